@@ -1,0 +1,99 @@
+/**
+ * The messages SWIM nodes exchange. The core speaks these objects; the wire
+ * codec (lib/wire) turns them into bytes and back. Addresses are "host:port"
+ * strings (IPv6 as "[::1]:7946"); member identity is the name.
+ */
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+
+/** Direct probe. `target` is the name the sender believes lives at the address. */
+export interface PingMessage {
+  type: 'ping'
+  seq: number
+  target: string
+  source: string
+  sourceAddr: string
+}
+
+/** Indirect probe request: "please ping target for me and relay the ack". */
+export interface PingReqMessage {
+  type: 'ping-req'
+  seq: number
+  target: string
+  targetAddr: string
+  source: string
+  sourceAddr: string
+  /** the requester understands nacks and wants one if the target stays silent */
+  nack: boolean
+}
+
+export interface AckMessage {
+  type: 'ack'
+  seq: number
+}
+
+export interface NackMessage {
+  type: 'nack'
+  seq: number
+}
+
+export interface AliveMessage {
+  type: 'alive'
+  name: string
+  address: string
+  incarnation: number
+  meta: Record<string, string>
+}
+
+export interface SuspectMessage {
+  type: 'suspect'
+  name: string
+  incarnation: number
+  from: string
+}
+
+/** `from === name` means the node left gracefully (memberlist's convention). */
+export interface DeadMessage {
+  type: 'dead'
+  name: string
+  incarnation: number
+  from: string
+}
+
+/**
+ * Header of a state-sync (push-pull over datagrams) packet. A full state is
+ * split into `parts` packets, each `sync` followed by `state` records.
+ * kind: 'request' asks the receiver to merge and answer with its own state;
+ * 'response' is that answer. `join` marks the request of a joining node.
+ */
+export interface SyncMessage {
+  type: 'sync'
+  seq: number
+  kind: 'request' | 'response'
+  join: boolean
+  part: number
+  parts: number
+}
+
+/** One member's full record inside a state sync. */
+export interface StateMessage {
+  type: 'state'
+  name: string
+  address: string
+  incarnation: number
+  state: MemberState
+  meta: Record<string, string>
+}
+
+export type Message =
+  | PingMessage
+  | PingReqMessage
+  | AckMessage
+  | NackMessage
+  | AliveMessage
+  | SuspectMessage
+  | DeadMessage
+  | SyncMessage
+  | StateMessage
+
+export type MessageType = Message['type']
