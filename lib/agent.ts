@@ -1,0 +1,331 @@
+import { EventEmitter } from 'node:events'
+import { randomBytes, randomInt } from 'node:crypto'
+import { lookup } from 'node:dns/promises'
+import { hostname, networkInterfaces } from 'node:os'
+import { isIP } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { checkMeta, checkSeed, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.js'
+import { JoinError, OptionsError, StoppedError } from './errors.js'
+import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
+import type { MemberState } from './swim/messages.js'
+import { decodePacket, encodePacket, type WireErrorKind } from './wire/codec.js'
+import { createUdpTransport, formatAddress, parseAddress, type UdpTransport } from './transport/udp.js'
+
+/** A member as `agent.members()` and member events show it. */
+export interface Member {
+  name: string
+  address: string
+  state: MemberState
+  incarnation: number
+  meta: Record<string, string>
+  /** last measured round-trip time of a direct probe, ms */
+  rtt?: number
+}
+
+export type MemberEventName =
+  | 'member:join'
+  | 'member:update'
+  | 'member:suspect'
+  | 'member:alive'
+  | 'member:failed'
+  | 'member:leave'
+  | 'member:reap'
+
+export interface AgentMetrics {
+  swim: SwimCounters
+  /** Lifeguard local health score (0 = healthy) */
+  health: number
+  packetsIn: number
+  bytesIn: number
+  packetsOut: number
+  bytesOut: number
+  /** datagrams dropped because they did not decode, by reason */
+  dropped: Record<WireErrorKind, number>
+  /** packets the core could not be built or processed: always 0 unless shoal has a bug */
+  internalErrors: number
+}
+
+export interface StopOptions {
+  /** leave gracefully first (default true); false closes the socket as a crash would */
+  leave?: boolean
+}
+
+export interface Agent {
+  on(event: MemberEventName, listener: (member: Member) => void): this
+  once(event: MemberEventName, listener: (member: Member) => void): this
+  off(event: MemberEventName, listener: (member: Member) => void): this
+}
+
+/**
+ * One member of the mesh: drives the pure SWIM core with a real UDP socket,
+ * a monotonic clock and a single timer, and turns its output into packets
+ * and events.
+ */
+export class Agent extends EventEmitter {
+  readonly name: string
+  readonly address: string
+
+  private readonly core: SwimNode
+  private readonly transport: UdpTransport
+  private readonly options: ResolvedOptions
+  private readonly started = performance.now()
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = Infinity
+  private readonly pendingJoins = new Map<number, (from: string) => void>()
+  private stopping: Promise<void> | undefined
+  private stopped = false
+  private readonly stats = {
+    packetsIn: 0,
+    bytesIn: 0,
+    packetsOut: 0,
+    bytesOut: 0,
+    internalErrors: 0,
+    dropped: {
+      truncated: 0,
+      'bad-magic': 0,
+      'unsupported-version': 0,
+      checksum: 0,
+      oversized: 0,
+      'unknown-type': 0,
+      malformed: 0,
+    } as Record<WireErrorKind, number>,
+  }
+
+  /** @internal use createAgent() */
+  constructor(options: ResolvedOptions, transport: UdpTransport, name: string, address: string) {
+    super()
+    this.options = options
+    this.transport = transport
+    this.name = name
+    this.address = address
+    this.core = new SwimNode({
+      name,
+      address,
+      meta: options.meta,
+      config: options.swim,
+      seed: options.randomSeed ?? randomInt(0, 2 ** 32),
+      now: this.now(),
+    })
+    transport.onMessage((from, data) => this.onDatagram(from, data))
+    this.core.start(this.now())
+    this.pump()
+  }
+
+  members(): Member[] {
+    return this.core.memberList().map(toMember)
+  }
+
+  /** Resolves once a seed has answered with its state; rejects if none did within joinTimeout. */
+  async join(seeds: string[]): Promise<string> {
+    this.assertRunning('join')
+    if (!Array.isArray(seeds) || seeds.length === 0) throw new OptionsError('seeds', 'join needs at least one "host:port" seed')
+    seeds.forEach((seed, i) => checkSeed(`seeds[${i}]`, seed))
+    const resolved = await this.resolveSeeds(seeds)
+    const timeout = this.options.joinTimeout
+    return new Promise<string>((resolve, reject) => {
+      const seq = this.core.join(this.now(), resolved)
+      const timer = setTimeout(() => {
+        this.pendingJoins.delete(seq)
+        this.core.cancelJoin(seq)
+        this.pump()
+        reject(new JoinError(`join failed: no seed answered within ${timeout} ms (tried ${seeds.join(', ')})`, seeds))
+      }, timeout)
+      this.pendingJoins.set(seq, (from) => {
+        clearTimeout(timer)
+        resolve(from)
+      })
+      this.pump()
+    })
+  }
+
+  async updateMeta(meta: Record<string, string>): Promise<void> {
+    this.assertRunning('updateMeta')
+    const checked = checkMeta('meta', meta)
+    this.core.updateMeta(this.now(), checked)
+    this.pump()
+  }
+
+  /** Graceful leave: peers see this member as `left`. The agent keeps its socket until stop(). */
+  async leave(): Promise<void> {
+    if (this.stopped || this.core.hasLeft) return
+    this.core.leave(this.now())
+    this.pump()
+    await new Promise((resolve) => setTimeout(resolve, this.options.leavePropagateDelay))
+  }
+
+  /** Leaves (unless `leave: false`), then closes everything. Idempotent. */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= (async () => {
+      if (options.leave !== false) await this.leave()
+      this.stopped = true
+      clearTimeout(this.timer)
+      this.timer = undefined
+      for (const seq of this.pendingJoins.keys()) this.core.cancelJoin(seq)
+      this.pendingJoins.clear()
+      await this.transport.close()
+    })()
+    return this.stopping
+  }
+
+  metrics(): AgentMetrics {
+    return {
+      swim: { ...this.core.counters },
+      health: this.core.health,
+      packetsIn: this.stats.packetsIn,
+      bytesIn: this.stats.bytesIn,
+      packetsOut: this.stats.packetsOut,
+      bytesOut: this.stats.bytesOut,
+      dropped: { ...this.stats.dropped },
+      internalErrors: this.stats.internalErrors,
+    }
+  }
+
+  /** @internal joins seeds given at creation; keeps retrying in the background if none answers in time */
+  async joinOnStart(seeds: string[]): Promise<void> {
+    let resolved: string[]
+    try {
+      resolved = await this.resolveSeeds(seeds)
+    } catch {
+      resolved = seeds
+    }
+    if (this.stopped) return
+    await new Promise<void>((resolve) => {
+      const seq = this.core.join(this.now(), resolved)
+      const timer = setTimeout(resolve, this.options.joinTimeout)
+      this.pendingJoins.set(seq, () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      this.pump()
+    })
+  }
+
+  private now(): number {
+    return performance.now() - this.started
+  }
+
+  private onDatagram(from: string, data: Uint8Array): void {
+    if (this.stopped) return
+    this.stats.packetsIn++
+    this.stats.bytesIn += data.length
+    const decoded = decodePacket(data)
+    if (!decoded.ok) {
+      this.stats.dropped[decoded.error.kind]++
+      return
+    }
+    try {
+      this.core.handlePacket(this.now(), from, decoded.messages)
+    } catch {
+      this.stats.internalErrors++
+    }
+    this.pump()
+  }
+
+  private onTimer(): void {
+    this.timer = undefined
+    this.timerAt = Infinity
+    if (this.stopped) return
+    try {
+      this.core.handleTimeout(this.now())
+    } catch {
+      this.stats.internalErrors++
+    }
+    this.pump()
+  }
+
+  /** sends what the core produced, emits its events, re-arms the one timer */
+  private pump(): void {
+    if (this.stopped) return
+    for (const packet of this.core.takePackets()) {
+      let bytes: Uint8Array
+      try {
+        bytes = encodePacket(packet.messages)
+      } catch {
+        this.stats.internalErrors++
+        continue
+      }
+      this.stats.packetsOut++
+      this.stats.bytesOut += bytes.length
+      this.transport.send(packet.to, bytes)
+    }
+    for (const event of this.core.takeEvents()) this.dispatch(event)
+    const next = this.core.nextTimeout()
+    if (next === undefined || next >= this.timerAt) return
+    clearTimeout(this.timer)
+    this.timerAt = next
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(next - this.now())))
+    this.timer.unref()
+  }
+
+  private dispatch(event: SwimEvent): void {
+    if (event.type === 'joined') {
+      const done = this.pendingJoins.get(event.seq)
+      if (done) {
+        this.pendingJoins.delete(event.seq)
+        done(event.from)
+      }
+      return
+    }
+    this.emitSafely(`member:${event.type}`, toMember(event.member))
+  }
+
+  /** a throwing listener is the user's bug; it must not break the protocol loop */
+  private emitSafely(name: `member:${MemberEventType}`, member: Member): void {
+    try {
+      this.emit(name, member)
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err
+      })
+    }
+  }
+
+  private async resolveSeeds(seeds: string[]): Promise<string[]> {
+    return Promise.all(
+      seeds.map(async (seed) => {
+        const { host, port } = parseAddress(seed)
+        if (isIP(host) !== 0) return formatAddress(host, port)
+        const ip = await lookup(host, { family: this.transport.address.startsWith('[') ? 0 : 4 })
+        return formatAddress(ip.address, port)
+      }),
+    )
+  }
+
+  private assertRunning(what: string): void {
+    if (this.stopped || this.stopping) throw new StoppedError(`${what}: the agent is stopped`)
+  }
+}
+
+/** Validates options, binds the socket, starts the protocol and joins any seeds. */
+export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
+  const resolved = resolveOptions(options)
+  const transport = await createUdpTransport(resolved.bind)
+  const bound = parseAddress(transport.address)
+  const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
+  const port = resolved.advertise?.port ?? bound.port
+  const name = resolved.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  const agent = new Agent(resolved, transport, name, formatAddress(host, port))
+  if (resolved.seeds.length > 0) await agent.joinOnStart(resolved.seeds)
+  return agent
+}
+
+/** memberlist's choice for a wildcard bind: the first private address, else loopback */
+function advertisableHost(bindHost: string): string {
+  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost
+  const wantV6 = bindHost === '::'
+  let fallback: string | undefined
+  for (const list of Object.values(networkInterfaces())) {
+    for (const nic of list ?? []) {
+      if (nic.internal) continue
+      if (nic.family === 'IPv4') return nic.address
+      if (wantV6 && nic.family === 'IPv6' && !nic.address.startsWith('fe80')) fallback ??= nic.address
+    }
+  }
+  return fallback ?? (wantV6 ? '::1' : '127.0.0.1')
+}
+
+function toMember(v: MemberView): Member {
+  const m: Member = { name: v.name, address: v.address, state: v.state, incarnation: v.incarnation, meta: v.meta }
+  if (v.rtt !== undefined) m.rtt = v.rtt
+  return m
+}

@@ -1,0 +1,216 @@
+import { isIP } from 'node:net'
+import { CONFIG_KEYS, PROFILES, type ProfileName, type SwimConfig } from './swim/config.js'
+import { OptionsError } from './errors.js'
+
+/** What `createAgent` accepts. Timer fields override the chosen profile. */
+export interface AgentOptions extends Partial<SwimConfig> {
+  /** unique in the cluster; default derived from host, pid and random */
+  name?: string
+  /** default 0.0.0.0:7946; port 0 binds an ephemeral port */
+  bind?: { host?: string; port?: number }
+  /** the address others should use to reach us, when it differs from the bound one */
+  advertise?: { host: string; port: number }
+  /** "host:port" of members to join on start; IPv6 as "[::1]:7946" */
+  seeds?: string[]
+  /** timer profile: 'lan' (default), 'wan' or 'local' */
+  profile?: ProfileName
+  meta?: Record<string, string>
+  /** how long `join()` waits for a seed to answer before it rejects, ms */
+  joinTimeout?: number
+  /** how long `leave()` keeps gossiping the departure before it resolves, ms */
+  leavePropagateDelay?: number
+  /** seed of the protocol's random choices, for reproducible runs */
+  randomSeed?: number
+}
+
+export interface ResolvedOptions {
+  name?: string
+  bind: { host: string; port: number }
+  advertise?: { host: string; port: number }
+  seeds: string[]
+  profile: ProfileName
+  meta: Record<string, string>
+  swim: SwimConfig
+  joinTimeout: number
+  leavePropagateDelay: number
+  randomSeed?: number
+}
+
+export const DEFAULT_PORT = 7946
+/** metadata travels inside one datagram until the stream plane carries large records */
+export const META_LIMIT_BYTES = 1024
+const NAME_LIMIT_BYTES = 128
+
+const TOP_LEVEL_KEYS = new Set<string>([
+  'name',
+  'bind',
+  'advertise',
+  'seeds',
+  'profile',
+  'meta',
+  'joinTimeout',
+  'leavePropagateDelay',
+  'randomSeed',
+  ...CONFIG_KEYS,
+])
+
+const INTEGER_CONFIG_KEYS = new Set<keyof SwimConfig>([
+  'gossipNodes',
+  'indirectChecks',
+  'suspicionMult',
+  'suspicionMaxTimeoutMult',
+  'retransmitMult',
+  'awarenessMaxMultiplier',
+  'packetSize',
+])
+
+/** Checks every option and fills defaults; throws OptionsError naming the field. */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (input === undefined) input = {}
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new OptionsError('options', 'must be an object')
+  }
+  const o = input as Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!TOP_LEVEL_KEYS.has(key)) throw new OptionsError(key, 'is not a known option')
+  }
+
+  const profileName = o.profile ?? 'lan'
+  if (typeof profileName !== 'string' || !(profileName in PROFILES)) {
+    throw new OptionsError('profile', `must be one of ${Object.keys(PROFILES).join(', ')} (got ${show(profileName)})`)
+  }
+  const swim: SwimConfig = { ...PROFILES[profileName as ProfileName] }
+  for (const key of CONFIG_KEYS) {
+    const value = o[key]
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new OptionsError(key, `must be a positive number (got ${show(value)})`)
+    }
+    if (INTEGER_CONFIG_KEYS.has(key) && !Number.isInteger(value)) {
+      throw new OptionsError(key, `must be an integer (got ${show(value)})`)
+    }
+    swim[key] = value
+  }
+  if (swim.probeTimeout >= swim.probeInterval) {
+    throw new OptionsError('probeTimeout', `must be shorter than probeInterval (${swim.probeTimeout} >= ${swim.probeInterval})`)
+  }
+  if (swim.packetSize < 512 || swim.packetSize > 65507) {
+    throw new OptionsError('packetSize', `must be from 512 to 65507 bytes (got ${swim.packetSize})`)
+  }
+
+  let name: string | undefined
+  if (o.name !== undefined) {
+    if (typeof o.name !== 'string' || o.name.length === 0) throw new OptionsError('name', 'must be a non-empty string')
+    if (Buffer.byteLength(o.name) > NAME_LIMIT_BYTES) throw new OptionsError('name', `must be at most ${NAME_LIMIT_BYTES} bytes`)
+    if (/[\u0000-\u001f\u007f]/.test(o.name)) throw new OptionsError('name', 'must not contain control characters')
+    name = o.name
+  }
+
+  const bind = { host: '0.0.0.0', port: DEFAULT_PORT }
+  if (o.bind !== undefined) {
+    if (o.bind === null || typeof o.bind !== 'object') throw new OptionsError('bind', 'must be an object { host?, port? }')
+    const b = o.bind as Record<string, unknown>
+    for (const key of Object.keys(b)) if (key !== 'host' && key !== 'port') throw new OptionsError(`bind.${key}`, 'is not a known option')
+    if (b.host !== undefined) bind.host = checkHost('bind.host', b.host)
+    if (b.port !== undefined) bind.port = checkPort('bind.port', b.port, true)
+  }
+
+  let advertise: { host: string; port: number } | undefined
+  if (o.advertise !== undefined) {
+    if (o.advertise === null || typeof o.advertise !== 'object') throw new OptionsError('advertise', 'must be an object { host, port }')
+    const a = o.advertise as Record<string, unknown>
+    for (const key of Object.keys(a)) if (key !== 'host' && key !== 'port') throw new OptionsError(`advertise.${key}`, 'is not a known option')
+    const host = checkHost('advertise.host', a.host)
+    if (host === '0.0.0.0' || host === '::') throw new OptionsError('advertise.host', 'must be an address others can reach, not a wildcard')
+    advertise = { host, port: checkPort('advertise.port', a.port, false) }
+  }
+
+  const seeds: string[] = []
+  if (o.seeds !== undefined) {
+    if (!Array.isArray(o.seeds)) throw new OptionsError('seeds', 'must be an array of "host:port" strings')
+    o.seeds.forEach((seed, i) => seeds.push(checkSeed(`seeds[${i}]`, seed)))
+  }
+
+  const meta = checkMeta('meta', o.meta ?? {})
+
+  const joinTimeout = optionalPositive('joinTimeout', o.joinTimeout) ?? Math.max(5000, 5 * swim.joinRetryInterval)
+  const leavePropagateDelay = optionalPositive('leavePropagateDelay', o.leavePropagateDelay) ?? 3 * swim.gossipInterval
+
+  let randomSeed: number | undefined
+  if (o.randomSeed !== undefined) {
+    if (typeof o.randomSeed !== 'number' || !Number.isInteger(o.randomSeed)) {
+      throw new OptionsError('randomSeed', `must be an integer (got ${show(o.randomSeed)})`)
+    }
+    randomSeed = o.randomSeed
+  }
+
+  const resolved: ResolvedOptions = {
+    bind,
+    seeds,
+    profile: profileName as ProfileName,
+    meta,
+    swim,
+    joinTimeout,
+    leavePropagateDelay,
+  }
+  if (name !== undefined) resolved.name = name
+  if (advertise) resolved.advertise = advertise
+  if (randomSeed !== undefined) resolved.randomSeed = randomSeed
+  return resolved
+}
+
+export function checkMeta(field: string, meta: unknown): Record<string, string> {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
+    throw new OptionsError(field, 'must be an object of string values')
+  }
+  const out: Record<string, string> = {}
+  let bytes = 0
+  for (const [key, value] of Object.entries(meta)) {
+    if (typeof value !== 'string') throw new OptionsError(`${field}.${key}`, `must be a string (got ${show(value)})`)
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
+    out[key] = value
+  }
+  if (bytes > META_LIMIT_BYTES) {
+    throw new OptionsError(field, `takes ${bytes} bytes encoded; at most ${META_LIMIT_BYTES} fit in gossip datagrams`)
+  }
+  return out
+}
+
+/** "host:port", IPv6 bracketed; the host may be a name to resolve at join */
+export function checkSeed(field: string, seed: unknown): string {
+  if (typeof seed !== 'string') throw new OptionsError(field, `must be a "host:port" string (got ${show(seed)})`)
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(seed)
+  if (!match) throw new OptionsError(field, `must look like "host:port" or "[ipv6]:port" (got ${show(seed)})`)
+  const host = match[1] ?? match[2]!
+  if (match[1] !== undefined && isIP(host) !== 6) throw new OptionsError(field, `"${host}" is not an IPv6 address`)
+  checkPort(field, Number(match[3]), false)
+  return seed
+}
+
+function checkHost(field: string, host: unknown): string {
+  if (typeof host !== 'string' || host.length === 0) throw new OptionsError(field, `must be an IP address string (got ${show(host)})`)
+  if (isIP(host) === 0) throw new OptionsError(field, `must be an IPv4 or IPv6 address (got ${show(host)})`)
+  return host
+}
+
+function checkPort(field: string, port: unknown, allowZero: boolean): number {
+  const min = allowZero ? 0 : 1
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < min || port > 65535) {
+    throw new OptionsError(field, `must be an integer from ${min} to 65535 (got ${show(port)})`)
+  }
+  return port
+}
+
+function optionalPositive(field: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new OptionsError(field, `must be a positive number of milliseconds (got ${show(value)})`)
+  }
+  return value
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
+  return String(value)
+}

@@ -1,0 +1,997 @@
+import { Awareness } from './awareness.js'
+import { BroadcastQueue } from './broadcast-queue.js'
+import { pushPullScale, retransmitLimit, suspicionTimeout, type SwimConfig } from './config.js'
+import type {
+  AckMessage,
+  AliveMessage,
+  DeadMessage,
+  MemberState,
+  Message,
+  NackMessage,
+  PingMessage,
+  PingReqMessage,
+  StateMessage,
+  SuspectMessage,
+  SyncMessage,
+} from './messages.js'
+import { Rng } from './rng.js'
+import { Suspicion } from './suspicion.js'
+import { TimerQueue, type Timer } from './timer-queue.js'
+import { encodedSize, PACKET_OVERHEAD } from '../wire/codec.js'
+
+/**
+ * SWIM with Lifeguard, as a pure state machine (the shape of quinn-proto):
+ * no sockets, no clock, no timers of its own. The driver feeds it
+ * `handlePacket(now, from, messages)` and `handleTimeout(now)`, then drains
+ * `takePackets()` and `takeEvents()` and arms one timer for `nextTimeout()`.
+ * The same code runs over UDP and in the virtual-time simulator.
+ */
+
+/** What the outside sees of a member. */
+export interface MemberView {
+  name: string
+  address: string
+  state: MemberState
+  incarnation: number
+  meta: Record<string, string>
+  /** driver time of the last state change */
+  stateChangedAt: number
+  /** last direct probe round-trip time in ms, when one was measured */
+  rtt?: number
+}
+
+export type MemberEventType = 'join' | 'update' | 'suspect' | 'alive' | 'failed' | 'leave' | 'reap'
+
+export type SwimEvent =
+  | { type: MemberEventType; member: MemberView }
+  /** a seed answered the join attempt `seq` */
+  | { type: 'joined'; seq: number; from: string }
+
+export interface Outgoing {
+  to: string
+  messages: Message[]
+  /** exact size of the encoded datagram */
+  bytes: number
+}
+
+export interface SwimNodeInit {
+  name: string
+  address: string
+  meta?: Record<string, string>
+  config: SwimConfig
+  /** seed of the node's RNG: the same seed and inputs replay the same run */
+  seed: number
+  now: number
+  /** starting incarnation (a restarted node may pass a remembered one) */
+  incarnation?: number
+}
+
+export interface SwimCounters {
+  probes: number
+  probeFailures: number
+  indirectProbes: number
+  acksReceived: number
+  nacksReceived: number
+  nacksSent: number
+  suspicionsRaised: number
+  refutations: number
+  declaredDead: number
+  gossipPackets: number
+  syncRequests: number
+  syncResponses: number
+  misdirectedPings: number
+  addressConflicts: number
+  packetsOut: number
+  messagesOut: number
+  messagesIn: number
+}
+
+interface Member {
+  name: string
+  address: string
+  incarnation: number
+  state: MemberState
+  meta: Record<string, string>
+  stateChangedAt: number
+  rtt?: number
+  suspicion?: Suspicion
+  suspicionTimer?: Timer<TimerKind, unknown>
+  /** position in `live` (alive or suspect, not self), or -1 */
+  liveIndex: number
+}
+
+interface Probe {
+  seq: number
+  target: Member
+  sentAt: number
+  acked: boolean
+  expectedNacks: number
+  nacks: number
+  indirectTimer?: Timer<TimerKind, unknown>
+}
+
+interface Relay {
+  to: string
+  seq: number
+  nack: boolean
+  /** the nack went out; the relay lingers only to forward a late ack */
+  nacked: boolean
+}
+
+interface JoinAttempt {
+  seq: number
+  seeds: string[]
+  interval: number
+  timer?: Timer<TimerKind, unknown>
+}
+
+type TimerKind =
+  | 'probe'
+  | 'probe-indirect'
+  | 'gossip'
+  | 'suspicion'
+  | 'relay-timeout'
+  | 'push-pull'
+  | 'reconnect'
+  | 'reap'
+  | 'join-retry'
+
+const MIN_MESSAGE_SIZE = 12
+const MAX_JOIN_RETRY_INTERVAL = 30_000
+const MAX_LEAVE_FANOUT = 5
+/** fraction of the probe timeout after which a relay sends its nack */
+const NACK_AT = 0.8
+
+export class SwimNode {
+  readonly name: string
+  readonly config: SwimConfig
+  readonly counters: SwimCounters = {
+    probes: 0,
+    probeFailures: 0,
+    indirectProbes: 0,
+    acksReceived: 0,
+    nacksReceived: 0,
+    nacksSent: 0,
+    suspicionsRaised: 0,
+    refutations: 0,
+    declaredDead: 0,
+    gossipPackets: 0,
+    syncRequests: 0,
+    syncResponses: 0,
+    misdirectedPings: 0,
+    addressConflicts: 0,
+    packetsOut: 0,
+    messagesOut: 0,
+    messagesIn: 0,
+  }
+
+  private now: number
+  private readonly rng: Rng
+  private readonly awareness: Awareness
+  private readonly queue = new BroadcastQueue()
+  private readonly timers = new TimerQueue<TimerKind, unknown>()
+  private readonly members = new Map<string, Member>()
+  private readonly self: Member
+  /** alive or suspect members other than self, for O(1) random picks */
+  private readonly live: Member[] = []
+  /** dead or left members still within the gossip-to-the-dead window */
+  private recentlyDown: Member[] = []
+  private probeOrder: Member[] = []
+  private probeIndex = 0
+  private probe?: Probe
+  private readonly relays = new Map<number, Relay>()
+  private readonly joins = new Map<number, JoinAttempt>()
+  private seq = 0
+  private left = false
+  private started = false
+  private packets: Outgoing[] = []
+  private events: SwimEvent[] = []
+
+  constructor(init: SwimNodeInit) {
+    this.name = init.name
+    this.config = init.config
+    this.now = init.now
+    this.rng = new Rng(init.seed)
+    this.awareness = new Awareness(init.config.awarenessMaxMultiplier)
+    this.self = {
+      name: init.name,
+      address: init.address,
+      incarnation: init.incarnation ?? 0,
+      state: 'alive',
+      meta: { ...(init.meta ?? {}) },
+      stateChangedAt: init.now,
+      liveIndex: -1,
+    }
+    this.members.set(this.name, this.self)
+    // random initial sequence so restarted nodes do not reuse recent numbers
+    this.seq = this.rng.u32()
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Arms the periodic timers, each at a random phase so nodes do not tick in lock-step. */
+  start(now: number): void {
+    this.now = now
+    if (this.started) return
+    this.started = true
+    const c = this.config
+    this.timers.add(now + this.rng.int(c.probeInterval), 'probe', undefined)
+    this.timers.add(now + this.rng.int(c.gossipInterval), 'gossip', undefined)
+    this.timers.add(now + c.pushPullInterval / 2 + this.rng.int(c.pushPullInterval), 'push-pull', undefined)
+    this.timers.add(now + c.reconnectInterval / 2 + this.rng.int(c.reconnectInterval), 'reconnect', undefined)
+    this.timers.add(now + this.reapInterval(), 'reap', undefined)
+  }
+
+  /**
+   * Starts joining through `seeds` ("host:port"): each is sent our full state
+   * and asked for its own; retried with backoff until one answers (event
+   * `joined`) or `cancelJoin` is called. Returns the attempt's sequence number.
+   */
+  join(now: number, seeds: string[]): number {
+    this.now = now
+    if (!this.started) this.start(now)
+    if (this.left) this.rejoin()
+    const attempt: JoinAttempt = { seq: this.nextSeq(), seeds: [...seeds], interval: this.config.joinRetryInterval }
+    this.joins.set(attempt.seq, attempt)
+    this.sendJoin(attempt)
+    return attempt.seq
+  }
+
+  cancelJoin(seq: number): void {
+    const attempt = this.joins.get(seq)
+    if (!attempt) return
+    this.timers.cancel(attempt.timer)
+    this.joins.delete(seq)
+  }
+
+  handlePacket(now: number, from: string, messages: readonly Message[]): void {
+    this.now = now
+    this.counters.messagesIn += messages.length
+    let sync: SyncMessage | undefined
+    let firstState: StateMessage | undefined
+    for (const m of messages) {
+      switch (m.type) {
+        case 'ping':
+          this.onPing(from, m)
+          break
+        case 'ping-req':
+          this.onPingReq(from, m)
+          break
+        case 'ack':
+          this.onAck(from, m)
+          break
+        case 'nack':
+          this.onNack(m)
+          break
+        case 'alive':
+          this.onAlive(m)
+          break
+        case 'suspect':
+          this.onSuspect(m)
+          break
+        case 'dead':
+          this.onDead(m)
+          break
+        case 'sync':
+          sync = m
+          break
+        case 'state':
+          firstState ??= m
+          this.mergeState(m)
+          break
+      }
+    }
+    // answer a sync after merging what it carried, so the reply already holds
+    // any refutation the request provoked
+    if (sync) this.onSync(from, sync, firstState)
+  }
+
+  handleTimeout(now: number): void {
+    this.now = now
+    for (let timer = this.timers.popDue(now); timer; timer = this.timers.popDue(now)) {
+      switch (timer.kind) {
+        case 'probe':
+          this.onProbeTimer()
+          break
+        case 'probe-indirect':
+          this.onProbeIndirect(timer.data as Probe)
+          break
+        case 'gossip':
+          this.gossip()
+          this.timers.add(now + this.config.gossipInterval, 'gossip', undefined)
+          break
+        case 'suspicion':
+          this.onSuspicionTimeout(timer.data as Member)
+          break
+        case 'relay-timeout':
+          this.onRelayTimeout(timer.data as number)
+          break
+        case 'push-pull':
+          this.pushPull()
+          this.timers.add(now + pushPullScale(this.config.pushPullInterval, this.estimatedSize()), 'push-pull', undefined)
+          break
+        case 'reconnect':
+          this.reconnect()
+          this.timers.add(now + this.config.reconnectInterval, 'reconnect', undefined)
+          break
+        case 'reap':
+          this.reap()
+          this.timers.add(now + this.reapInterval(), 'reap', undefined)
+          break
+        case 'join-retry':
+          this.onJoinRetry(timer.data as JoinAttempt)
+          break
+      }
+    }
+  }
+
+  /** Graceful leave: peers will see this node as `left`, never `failed`. */
+  leave(now: number): void {
+    this.now = now
+    if (this.left) return
+    this.left = true
+    const self = this.self
+    const msg: DeadMessage = { type: 'dead', name: self.name, incarnation: self.incarnation, from: self.name }
+    self.state = 'left'
+    self.stateChangedAt = now
+    this.enqueue(self.name, msg)
+    // tell a few peers right away rather than waiting for the next gossip tick
+    for (const peer of this.randomLive(Math.min(MAX_LEAVE_FANOUT, Math.max(this.config.gossipNodes, 1)), undefined)) {
+      this.send(peer.address, [msg])
+    }
+    for (const attempt of this.joins.values()) this.cancelJoin(attempt.seq)
+  }
+
+  updateMeta(now: number, meta: Record<string, string>): void {
+    this.now = now
+    const self = this.self
+    self.meta = { ...meta }
+    self.incarnation++
+    this.enqueue(self.name, this.aliveOf(self))
+    this.emit('update', self)
+  }
+
+  // --------------------------------------------------------------- outputs
+
+  takePackets(): Outgoing[] {
+    const out = this.packets
+    this.packets = []
+    return out
+  }
+
+  takeEvents(): SwimEvent[] {
+    const out = this.events
+    this.events = []
+    return out
+  }
+
+  nextTimeout(): number | undefined {
+    return this.timers.nextAt()
+  }
+
+  // --------------------------------------------------------------- queries
+
+  get incarnation(): number {
+    return this.self.incarnation
+  }
+
+  get hasLeft(): boolean {
+    return this.left
+  }
+
+  /** Lifeguard local health score, 0 (healthy) .. awarenessMaxMultiplier−1 */
+  get health(): number {
+    return this.awareness.health
+  }
+
+  /** members alive or suspect, self included */
+  get liveCount(): number {
+    return this.live.length + (this.left ? 0 : 1)
+  }
+
+  get queuedBroadcasts(): number {
+    return this.queue.length
+  }
+
+  memberList(): MemberView[] {
+    const out: MemberView[] = []
+    for (const m of this.members.values()) out.push(view(m))
+    return out
+  }
+
+  member(name: string): MemberView | undefined {
+    const m = this.members.get(name)
+    return m && view(m)
+  }
+
+  /** state of a member without building a view (cheap, for simulators) */
+  stateOf(name: string): MemberState | undefined {
+    return this.members.get(name)?.state
+  }
+
+  get memberCount(): number {
+    return this.members.size
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  private onProbeTimer(): void {
+    const probe = this.probe
+    if (probe) this.concludeProbe(probe)
+    const interval = this.awareness.scale(this.config.probeInterval)
+    this.timers.add(this.now + interval, 'probe', undefined)
+    if (this.left) return
+    const target = this.nextProbeTarget()
+    if (!target) return
+    this.startProbe(target)
+  }
+
+  private nextProbeTarget(): Member | undefined {
+    // at most one full pass plus a reshuffle: bounded by the list length
+    for (let checked = 0; checked <= this.probeOrder.length; checked++) {
+      if (this.probeIndex >= this.probeOrder.length) {
+        this.resetProbeOrder()
+        if (this.probeOrder.length === 0) return undefined
+      }
+      const candidate = this.probeOrder[this.probeIndex++]!
+      if (candidate.liveIndex >= 0 && this.members.get(candidate.name) === candidate) return candidate
+    }
+    return undefined
+  }
+
+  private resetProbeOrder(): void {
+    this.probeOrder = this.rng.shuffle([...this.live])
+    this.probeIndex = 0
+  }
+
+  private startProbe(target: Member): void {
+    const seq = this.nextSeq()
+    const ping: PingMessage = { type: 'ping', seq, target: target.name, source: this.name, sourceAddr: this.self.address }
+    const messages: Message[] = [ping]
+    if (target.state === 'suspect') {
+      // buddy system: tell the suspect directly so it can refute at once
+      messages.push({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: this.name })
+    }
+    const probe: Probe = { seq, target, sentAt: this.now, acked: false, expectedNacks: 0, nacks: 0 }
+    this.probe = probe
+    this.counters.probes++
+    this.send(target.address, messages)
+    probe.indirectTimer = this.timers.add(this.now + this.awareness.scale(this.config.probeTimeout), 'probe-indirect', probe)
+  }
+
+  /** the direct ping went unanswered: ask k others to try */
+  private onProbeIndirect(probe: Probe): void {
+    if (probe !== this.probe || probe.acked) return
+    const target = probe.target
+    const helpers = this.randomLive(this.config.indirectChecks, target, true)
+    for (const helper of helpers) {
+      const req: PingReqMessage = {
+        type: 'ping-req',
+        seq: probe.seq,
+        target: target.name,
+        targetAddr: target.address,
+        source: this.name,
+        sourceAddr: this.self.address,
+        nack: true,
+      }
+      probe.expectedNacks++
+      this.counters.indirectProbes++
+      this.send(helper.address, [req])
+    }
+  }
+
+  private concludeProbe(probe: Probe): void {
+    this.probe = undefined
+    this.timers.cancel(probe.indirectTimer)
+    if (probe.acked) return
+    this.counters.probeFailures++
+    // Lifeguard: missing nacks mean our own network or process is the
+    // likelier culprit; with no helpers at all, any failure counts against us
+    let delta = 0
+    if (probe.expectedNacks > 0) {
+      if (probe.nacks < probe.expectedNacks) delta += probe.expectedNacks - probe.nacks
+    } else {
+      delta += 1
+    }
+    this.awareness.applyDelta(delta)
+    const target = probe.target
+    if (this.members.get(target.name) !== target || target.liveIndex < 0) return
+    this.onSuspect({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: this.name })
+  }
+
+  private onPing(from: string, m: PingMessage): void {
+    if (m.target !== this.name) {
+      // meant for a member that used to live at our address
+      this.counters.misdirectedPings++
+      return
+    }
+    const reply: Message[] = [{ type: 'ack', seq: m.seq } satisfies AckMessage]
+    // a pinger we hold dead has missed its own death notice (a healed
+    // partition, a restart): tell it, so it refutes and rejoins at once
+    const sender = this.members.get(m.source)
+    if (sender && sender.state === 'dead') {
+      reply.push({ type: 'dead', name: sender.name, incarnation: sender.incarnation, from: this.name })
+    }
+    this.send(from, reply)
+  }
+
+  private onPingReq(from: string, m: PingReqMessage): void {
+    if (m.target === this.name) {
+      // we are the target: answer directly
+      this.send(from, [{ type: 'ack', seq: m.seq }])
+      return
+    }
+    const seq = this.nextSeq()
+    this.relays.set(seq, { to: from, seq: m.seq, nack: m.nack, nacked: false })
+    // the nack must reach the requester before its probe round ends, which
+    // is one probe timeout after it asked us: send it a little early
+    this.timers.add(this.now + NACK_AT * this.config.probeTimeout, 'relay-timeout', seq)
+    this.send(m.targetAddr, [{ type: 'ping', seq, target: m.target, source: this.name, sourceAddr: this.self.address }])
+  }
+
+  private onRelayTimeout(seq: number): void {
+    const relay = this.relays.get(seq)
+    if (!relay) return
+    if (relay.nacked) {
+      this.relays.delete(seq)
+      return
+    }
+    relay.nacked = true
+    this.timers.add(this.now + (1 - NACK_AT) * this.config.probeTimeout, 'relay-timeout', seq)
+    if (relay.nack) {
+      this.counters.nacksSent++
+      this.send(relay.to, [{ type: 'nack', seq: relay.seq } satisfies NackMessage])
+    }
+  }
+
+  private onAck(from: string, m: AckMessage): void {
+    this.counters.acksReceived++
+    const relay = this.relays.get(m.seq)
+    if (relay) {
+      this.relays.delete(m.seq)
+      this.send(relay.to, [{ type: 'ack', seq: relay.seq }])
+      return
+    }
+    const probe = this.probe
+    if (!probe || probe.seq !== m.seq || probe.acked) return
+    probe.acked = true
+    this.timers.cancel(probe.indirectTimer)
+    if (from === probe.target.address) probe.target.rtt = this.now - probe.sentAt
+    this.awareness.applyDelta(-1)
+  }
+
+  private onNack(m: NackMessage): void {
+    this.counters.nacksReceived++
+    const probe = this.probe
+    if (probe && probe.seq === m.seq) probe.nacks++
+  }
+
+  // ------------------------------------------------------- membership merge
+
+  private onAlive(m: AliveMessage): void {
+    if (this.left && m.name === this.name) return
+    let member = this.members.get(m.name)
+    const isSelf = m.name === this.name
+    let isNew = false
+    let movedAddress = false
+    if (!member) {
+      member = {
+        name: m.name,
+        address: m.address,
+        incarnation: m.incarnation,
+        state: 'dead',
+        meta: m.meta,
+        stateChangedAt: this.now,
+        liveIndex: -1,
+      }
+      this.members.set(m.name, member)
+      isNew = true
+    } else if (member.address !== m.address && !isSelf) {
+      // a name moving to a new address is a restart only if the old one is gone
+      if (member.state === 'dead' || member.state === 'left') {
+        movedAddress = true
+      } else {
+        this.counters.addressConflicts++
+        return
+      }
+    }
+    if (isSelf) {
+      if (m.incarnation < member.incarnation) return
+      if (m.incarnation === member.incarnation && m.address === member.address && sameMeta(m.meta, member.meta)) return
+      // someone holds a different or newer story about us: out-vote it
+      this.refute(m.incarnation)
+      return
+    }
+    if (!isNew && !movedAddress && m.incarnation <= member.incarnation) return
+
+    this.clearSuspicion(member)
+    const oldState = isNew ? undefined : member.state
+    const metaChanged = !sameMeta(member.meta, m.meta)
+    this.enqueue(m.name, m)
+    member.incarnation = m.incarnation
+    member.meta = m.meta
+    member.address = m.address
+    if (member.state !== 'alive') this.setState(member, 'alive')
+    if (oldState === undefined || oldState === 'dead' || oldState === 'left') this.emit('join', member)
+    else if (oldState === 'suspect') this.emit('alive', member)
+    else if (metaChanged) this.emit('update', member)
+  }
+
+  private onSuspect(m: SuspectMessage): void {
+    const member = this.members.get(m.name)
+    if (!member) return
+    if (m.incarnation < member.incarnation) return
+    if (member.suspicion) {
+      // an independent confirmation shortens the timeout; pass it on
+      if (member.suspicion.confirm(m.from)) {
+        this.enqueue(m.name, m)
+        this.armSuspicionTimer(member)
+      }
+      return
+    }
+    if (member.state !== 'alive') return
+    if (member === this.self) {
+      if (!this.left) this.refute(m.incarnation)
+      return
+    }
+    this.enqueue(m.name, m)
+    member.incarnation = m.incarnation
+    this.setState(member, 'suspect')
+    this.counters.suspicionsRaised += m.from === this.name ? 1 : 0
+
+    const c = this.config
+    const n = this.estimatedSize()
+    // k confirmations expected; none if the cluster is too small to give them
+    let k = c.suspicionMult - 2
+    if (n - 2 < k) k = 0
+    const min = suspicionTimeout(c.suspicionMult, n, c.probeInterval)
+    const max = c.suspicionMaxTimeoutMult * min
+    member.suspicion = new Suspicion(this.now, m.from, k, min, max)
+    this.armSuspicionTimer(member)
+    this.emit('suspect', member)
+  }
+
+  private onDead(m: DeadMessage): void {
+    const member = this.members.get(m.name)
+    if (!member) return
+    if (m.incarnation < member.incarnation) return
+    this.clearSuspicion(member)
+    if (member.state === 'dead' || member.state === 'left') return
+    if (member === this.self) {
+      if (!this.left) {
+        this.refute(m.incarnation)
+        return
+      }
+      this.enqueue(m.name, m)
+      return
+    }
+    this.enqueue(m.name, m)
+    member.incarnation = m.incarnation
+    const left = m.name === m.from
+    this.setState(member, left ? 'left' : 'dead')
+    if (!left) this.counters.declaredDead += m.from === this.name ? 1 : 0
+    this.emit(left ? 'leave' : 'failed', member)
+  }
+
+  private armSuspicionTimer(member: Member): void {
+    this.timers.cancel(member.suspicionTimer)
+    member.suspicionTimer = this.timers.add(member.suspicion!.deadline, 'suspicion', member)
+  }
+
+  private clearSuspicion(member: Member): void {
+    this.timers.cancel(member.suspicionTimer)
+    member.suspicionTimer = undefined
+    member.suspicion = undefined
+  }
+
+  private onSuspicionTimeout(member: Member): void {
+    if (this.members.get(member.name) !== member || member.state !== 'suspect') return
+    this.onDead({ type: 'dead', name: member.name, incarnation: member.incarnation, from: this.name })
+  }
+
+  private refute(accused: number): void {
+    const self = this.self
+    let inc = self.incarnation + 1
+    if (accused >= inc) inc = accused + 1
+    self.incarnation = inc
+    this.counters.refutations++
+    // being accused is a sign we may be the slow one
+    this.awareness.applyDelta(1)
+    this.enqueue(self.name, this.aliveOf(self))
+  }
+
+  private rejoin(): void {
+    this.left = false
+    const self = this.self
+    self.incarnation++
+    self.state = 'alive'
+    self.stateChangedAt = this.now
+    this.enqueue(self.name, this.aliveOf(self))
+  }
+
+  private setState(member: Member, state: MemberState): void {
+    const wasLive = member.state === 'alive' || member.state === 'suspect'
+    const isLive = state === 'alive' || state === 'suspect'
+    member.state = state
+    member.stateChangedAt = this.now
+    if (member === this.self) return
+    if (isLive && !wasLive) {
+      member.liveIndex = this.live.length
+      this.live.push(member)
+      // a random slot in the probe order keeps the detection bound low
+      const at = this.rng.int(this.probeOrder.length + 1)
+      if (at === this.probeOrder.length) this.probeOrder.push(member)
+      else {
+        this.probeOrder.push(this.probeOrder[at]!)
+        this.probeOrder[at] = member
+      }
+    } else if (!isLive && wasLive) {
+      this.removeLive(member)
+      this.recentlyDown.push(member)
+    }
+  }
+
+  private removeLive(member: Member): void {
+    const i = member.liveIndex
+    if (i < 0) return
+    const last = this.live.pop()!
+    if (last !== member) {
+      this.live[i] = last
+      last.liveIndex = i
+    }
+    member.liveIndex = -1
+  }
+
+  // ------------------------------------------------------------ dissemination
+
+  private enqueue(key: string, message: Message): void {
+    this.queue.enqueue(key, message, encodedSize(message))
+  }
+
+  /** sends `messages` to `to` with as many queued updates as fit piggybacked */
+  private send(to: string, messages: Message[]): void {
+    let bytes = PACKET_OVERHEAD
+    for (const m of messages) bytes += encodedSize(m)
+    const limit = retransmitLimit(this.config.retransmitMult, this.estimatedSize())
+    const extra = this.queue.take(this.config.packetSize - bytes, limit, MIN_MESSAGE_SIZE)
+    const all = extra.length > 0 ? messages.concat(extra) : messages
+    bytes += this.queue.takenBytes
+    this.counters.packetsOut++
+    this.counters.messagesOut += all.length
+    this.packets.push({ to, messages: all, bytes })
+  }
+
+  private gossip(): void {
+    if (this.queue.length === 0) return
+    this.pruneRecentlyDown()
+    const k = this.config.gossipNodes
+    const limit = retransmitLimit(this.config.retransmitMult, this.estimatedSize())
+    const budget = this.config.packetSize - PACKET_OVERHEAD
+    const targets = this.randomGossipTargets(k)
+    for (const target of targets) {
+      const messages = this.queue.take(budget, limit, MIN_MESSAGE_SIZE)
+      if (messages.length === 0) return
+      this.counters.gossipPackets++
+      this.counters.packetsOut++
+      this.counters.messagesOut += messages.length
+      this.packets.push({ to: target.address, messages, bytes: PACKET_OVERHEAD + this.queue.takenBytes })
+    }
+  }
+
+  private pruneRecentlyDown(): void {
+    if (this.recentlyDown.length === 0) return
+    const horizon = this.now - this.config.gossipToTheDeadTime
+    this.recentlyDown = this.recentlyDown.filter(
+      (m) => (m.state === 'dead' || m.state === 'left') && m.stateChangedAt >= horizon && this.members.get(m.name) === m,
+    )
+  }
+
+  /** k distinct random members among the live and the recently dead */
+  private randomGossipTargets(k: number): Member[] {
+    const live = this.live
+    const down = this.recentlyDown
+    const total = live.length + down.length
+    if (total <= k) return live.concat(down)
+    const picked = new Set<number>()
+    const out: Member[] = []
+    // rejection sampling: k is small and total > k, so this ends quickly
+    for (let tries = 0; out.length < k && tries < 8 * k + 16; tries++) {
+      const i = this.rng.int(total)
+      if (picked.has(i)) continue
+      picked.add(i)
+      out.push(i < live.length ? live[i]! : down[i - live.length]!)
+    }
+    return out
+  }
+
+  /** k distinct random live members, excluding `except`; alive only when asked */
+  private randomLive(k: number, except: Member | undefined, aliveOnly = false): Member[] {
+    const live = this.live
+    const out: Member[] = []
+    if (k <= 0 || live.length === 0) return out
+    if (live.length <= k + 1) {
+      for (const m of live) if (m !== except && (!aliveOnly || m.state === 'alive') && out.length < k) out.push(m)
+      return out
+    }
+    const picked = new Set<number>()
+    for (let tries = 0; out.length < k && tries < 8 * k + 16; tries++) {
+      const i = this.rng.int(live.length)
+      if (picked.has(i)) continue
+      picked.add(i)
+      const m = live[i]!
+      if (m === except || (aliveOnly && m.state !== 'alive')) continue
+      out.push(m)
+    }
+    return out
+  }
+
+  // --------------------------------------------------------- state sync
+
+  private sendJoin(attempt: JoinAttempt): void {
+    for (const seed of attempt.seeds) {
+      if (seed === this.self.address) continue
+      this.sendState(seed, attempt.seq, 'request', true)
+    }
+    attempt.timer = this.timers.add(this.now + attempt.interval, 'join-retry', attempt)
+  }
+
+  private onJoinRetry(attempt: JoinAttempt): void {
+    if (this.joins.get(attempt.seq) !== attempt) return
+    attempt.interval = Math.min(attempt.interval * 2, MAX_JOIN_RETRY_INTERVAL)
+    this.sendJoin(attempt)
+  }
+
+  private pushPull(): void {
+    if (this.left) return
+    const [peer] = this.randomLive(1, undefined, true)
+    if (peer) this.sendState(peer.address, this.nextSeq(), 'request', false)
+  }
+
+  /** Serf's reconnect: sometimes sync with a failed member, so partitions heal */
+  private reconnect(): void {
+    if (this.left) return
+    const failed: Member[] = []
+    for (const m of this.members.values()) if (m.state === 'dead') failed.push(m)
+    if (failed.length === 0) return
+    // the more of the cluster looks failed, the more often we try
+    const probability = failed.length / Math.max(1, this.liveCount)
+    if (this.rng.float() > probability) return
+    const target = failed[this.rng.int(failed.length)]!
+    this.sendState(target.address, this.nextSeq(), 'request', false)
+  }
+
+  /** our whole member table as sync packets, each within one datagram */
+  private sendState(to: string, seq: number, kind: 'request' | 'response', join: boolean): void {
+    if (kind === 'request') this.counters.syncRequests++
+    else this.counters.syncResponses++
+    const header: SyncMessage = { type: 'sync', seq, kind, join, part: 0, parts: 1 }
+    const headerSize = encodedSize(header)
+    const capacity = this.config.packetSize - PACKET_OVERHEAD - headerSize
+    const chunks: { records: StateMessage[]; bytes: number }[] = []
+    let chunk: StateMessage[] = []
+    let used = 0
+    // self first, so a lost later part still introduces us
+    const ordered = [this.self, ...[...this.members.values()].filter((m) => m !== this.self)]
+    for (const m of ordered) {
+      const record: StateMessage = {
+        type: 'state',
+        name: m.name,
+        address: m.address,
+        incarnation: m.incarnation,
+        state: m.state,
+        meta: m.meta,
+      }
+      const size = encodedSize(record)
+      // a packet holds at most 255 messages: the header and 254 records
+      if ((used + size > capacity || chunk.length >= 254) && chunk.length > 0) {
+        chunks.push({ records: chunk, bytes: used })
+        chunk = []
+        used = 0
+      }
+      chunk.push(record)
+      used += size
+    }
+    if (chunk.length > 0) chunks.push({ records: chunk, bytes: used })
+    const parts = chunks.length
+    chunks.forEach(({ records, bytes }, part) => {
+      const messages: Message[] = [{ ...header, part, parts }, ...records]
+      this.counters.packetsOut++
+      this.counters.messagesOut += messages.length
+      this.packets.push({ to, messages, bytes: PACKET_OVERHEAD + headerSize + bytes })
+    })
+  }
+
+  private mergeState(s: StateMessage): void {
+    switch (s.state) {
+      case 'alive':
+        this.onAlive({ type: 'alive', name: s.name, address: s.address, incarnation: s.incarnation, meta: s.meta })
+        break
+      case 'suspect':
+      case 'dead':
+        // learn it as alive first if new, then hold our own judgement:
+        // a remote "dead" only makes us suspect (memberlist does the same)
+        if (!this.members.has(s.name)) {
+          this.onAlive({ type: 'alive', name: s.name, address: s.address, incarnation: s.incarnation, meta: s.meta })
+        }
+        this.onSuspect({ type: 'suspect', name: s.name, incarnation: s.incarnation, from: this.name })
+        break
+      case 'left':
+        if (!this.members.has(s.name)) return
+        this.onDead({ type: 'dead', name: s.name, incarnation: s.incarnation, from: s.name })
+        break
+    }
+  }
+
+  private onSync(from: string, m: SyncMessage, first: StateMessage | undefined): void {
+    // a seed list naming our own address makes us talk to ourselves
+    if (m.part === 0 && first?.name === this.name) return
+    if (m.kind === 'request') {
+      if (m.part === 0 && !this.left) this.sendState(from, m.seq, 'response', m.join)
+      return
+    }
+    if (!m.join) return
+    const attempt = this.joins.get(m.seq)
+    if (!attempt) return
+    this.cancelJoin(m.seq)
+    this.events.push({ type: 'joined', seq: m.seq, from })
+  }
+
+  // ------------------------------------------------------------- reaping
+
+  private reapInterval(): number {
+    const c = this.config
+    return Math.min(60_000, Math.max(1000, Math.min(c.deadReapTimeout, c.leftReapTimeout) / 4))
+  }
+
+  private reap(): void {
+    const c = this.config
+    for (const m of this.members.values()) {
+      if (m === this.self) continue
+      const timeout = m.state === 'dead' ? c.deadReapTimeout : m.state === 'left' ? c.leftReapTimeout : undefined
+      if (timeout === undefined || this.now - m.stateChangedAt < timeout) continue
+      this.members.delete(m.name)
+      this.queue.remove(m.name)
+      this.emit('reap', m)
+    }
+  }
+
+  // ------------------------------------------------------------- helpers
+
+  private estimatedSize(): number {
+    return this.live.length + 1
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0
+    return this.seq
+  }
+
+  private aliveOf(m: Member): AliveMessage {
+    return { type: 'alive', name: m.name, address: m.address, incarnation: m.incarnation, meta: m.meta }
+  }
+
+  private emit(type: MemberEventType, member: Member): void {
+    this.events.push({ type, member: view(member) })
+  }
+}
+
+function view(m: Member): MemberView {
+  const v: MemberView = {
+    name: m.name,
+    address: m.address,
+    state: m.state,
+    incarnation: m.incarnation,
+    meta: { ...m.meta },
+    stateChangedAt: m.stateChangedAt,
+  }
+  if (m.rtt !== undefined) v.rtt = m.rtt
+  return v
+}
+
+function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true
+  const ak = Object.keys(a)
+  if (ak.length !== Object.keys(b).length) return false
+  for (const k of ak) if (a[k] !== b[k]) return false
+  return true
+}
