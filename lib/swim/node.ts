@@ -103,6 +103,8 @@ interface Member {
 interface Probe {
   seq: number
   target: Member
+  /** the target's incarnation when probed: a failed probe accuses only that one */
+  incarnation: number
   sentAt: number
   acked: boolean
   expectedNacks: number
@@ -452,7 +454,7 @@ export class SwimNode {
       // buddy system: tell the suspect directly so it can refute at once
       messages.push({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: this.name })
     }
-    const probe: Probe = { seq, target, sentAt: this.now, acked: false, expectedNacks: 0, nacks: 0 }
+    const probe: Probe = { seq, target, incarnation: target.incarnation, sentAt: this.now, acked: false, expectedNacks: 0, nacks: 0 }
     this.probe = probe
     this.counters.probes++
     this.send(target.address, messages)
@@ -496,7 +498,9 @@ export class SwimNode {
     this.awareness.applyDelta(delta)
     const target = probe.target
     if (this.members.get(target.name) !== target || target.liveIndex < 0) return
-    this.onSuspect({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: this.name })
+    // the target may have died and come back during the probe; onSuspect
+    // ignores an accusation against an incarnation older than its current one
+    this.onSuspect({ type: 'suspect', name: target.name, incarnation: probe.incarnation, from: this.name })
   }
 
   private onPing(from: string, m: PingMessage): void {
