@@ -98,6 +98,8 @@ interface Member {
   suspicionTimer?: Timer<TimerKind, unknown>
   /** position in `live` (alive or suspect, not self), or -1 */
   liveIndex: number
+  /** holds a slot in the current probe order (possibly from before it died) */
+  inProbeOrder: boolean
 }
 
 interface Probe {
@@ -203,6 +205,7 @@ export class SwimNode {
       meta: { ...(init.meta ?? {}) },
       stateChangedAt: init.now,
       liveIndex: -1,
+      inProbeOrder: false,
     }
     this.members.set(this.name, this.self)
     // random initial sequence so restarted nodes do not reuse recent numbers
@@ -442,7 +445,9 @@ export class SwimNode {
   }
 
   private resetProbeOrder(): void {
+    for (const m of this.probeOrder) m.inProbeOrder = false
     this.probeOrder = this.rng.shuffle([...this.live])
+    for (const m of this.probeOrder) m.inProbeOrder = true
     this.probeIndex = 0
   }
 
@@ -587,6 +592,7 @@ export class SwimNode {
         meta: m.meta,
         stateChangedAt: this.now,
         liveIndex: -1,
+        inProbeOrder: false,
       }
       this.members.set(m.name, member)
       isNew = true
@@ -722,6 +728,9 @@ export class SwimNode {
     if (isLive && !wasLive) {
       member.liveIndex = this.live.length
       this.live.push(member)
+      // back from the dead: its old slot in the probe order serves again
+      if (member.inProbeOrder) return
+      member.inProbeOrder = true
       // a random slot in the probe order keeps the detection bound low
       const at = this.rng.int(this.probeOrder.length + 1)
       if (at === this.probeOrder.length) this.probeOrder.push(member)
@@ -912,11 +921,10 @@ export class SwimNode {
         break
       case 'suspect':
       case 'dead':
-        // learn it as alive first if new, then hold our own judgement:
-        // a remote "dead" only makes us suspect (memberlist does the same)
-        if (!this.members.has(s.name)) {
-          this.onAlive({ type: 'alive', name: s.name, address: s.address, incarnation: s.incarnation, meta: s.meta })
-        }
+        // a member we never knew (or already reaped) is not learnt from its
+        // obituary; one we know is only suspected: we hold our own judgement
+        // rather than take a remote "dead" on trust (memberlist does the same)
+        if (!this.members.has(s.name)) return
         this.onSuspect({ type: 'suspect', name: s.name, incarnation: s.incarnation, from: this.name })
         break
       case 'left':

@@ -27,6 +27,8 @@ export interface Packet {
   toName: string | undefined
   messages: Message[]
   bytes: number
+  /** what made the node send it: a timer, a received packet, or a call by the test */
+  cause: 'timeout' | 'packet' | 'call'
   /** what the receiver got (after filters); null when dropped; undefined while in flight */
   delivered?: Message[] | null
 }
@@ -113,13 +115,13 @@ export class Wire {
   /** runs `fn` on a node at the current time, then collects its packets and events */
   act(name: string, fn: (node: SwimNode, now: number) => void): void {
     fn(this.node(name), this.now)
-    this.flush(name)
+    this.flush(name, 'call')
   }
 
   /** hands `messages` to node `to` right now, as if sent from address `fromAddr` (bypasses filters) */
   inject(to: string, fromAddr: string, messages: Message[]): void {
     this.node(to).handlePacket(this.now, fromAddr, messages)
-    this.flush(to)
+    this.flush(to, 'packet')
   }
 
   addFilter(filter: Filter): () => void {
@@ -147,6 +149,14 @@ export class Wire {
     return this.addFilter((p) => (p.toName === to ? p.messages.filter((m) => !pred(m, p)) : undefined))
   }
 
+  /** `to` hears nothing about `subject` from the network (no alive, suspect, dead or state record about it) */
+  deafTo(to: string, subject: string): () => void {
+    return this.strip(
+      to,
+      (m) => (m.type === 'alive' || m.type === 'suspect' || m.type === 'dead' || m.type === 'state') && m.name === subject,
+    )
+  }
+
   /** the node stops: no more timers, packets to it are dropped (packets already in flight from it still arrive) */
   crash(name: string): void {
     this.crashed.add(name)
@@ -165,7 +175,7 @@ export class Wire {
       const next = node.nextTimeout()
       if (next !== undefined && next <= this.now) {
         node.handleTimeout(this.now)
-        this.flush(name)
+        this.flush(name, 'timeout')
       }
     }
     return true
@@ -196,10 +206,11 @@ export class Wire {
     return this.sent.filter((p) => p.from === name && p.sentAt >= since)
   }
 
-  /** direct probes sent by `name`: pings whose source is `name` */
+  /** direct probes sent by `name`: pings it sent from a timer (relay pings answer a packet) */
   pingsBy(name: string, since = -Infinity): { at: number; target: string; seq: number; packet: Packet }[] {
     const out: { at: number; target: string; seq: number; packet: Packet }[] = []
     for (const p of this.sentBy(name, since)) {
+      if (p.cause !== 'timeout') continue
       for (const m of p.messages) {
         if (m.type === 'ping' && m.source === name) out.push({ at: p.sentAt, target: m.target, seq: m.seq, packet: p })
       }
@@ -216,7 +227,7 @@ export class Wire {
     return this.eventsOf(node, since).filter((e) => e.event.type !== 'joined' && 'member' in e.event && e.event.member.name === subject)
   }
 
-  flush(name: string): void {
+  flush(name: string, cause: Packet['cause'] = 'call'): void {
     const node = this.node(name)
     const packets = node.takePackets()
     const events = node.takeEvents()
@@ -232,6 +243,7 @@ export class Wire {
         toName: this.nameAt.get(out.to),
         messages: out.messages,
         bytes: out.bytes,
+        cause,
       }
       this.sent.push(p)
       this.inflight.push(p)
@@ -276,7 +288,7 @@ export class Wire {
     if (!decoded.ok) throw new Error(`packet ${p.id}: ${decoded.error.message}`)
     p.delivered = decoded.messages
     this.node(to).handlePacket(this.now, p.fromAddr, decoded.messages)
-    this.flush(to)
+    this.flush(to, 'packet')
   }
 }
 
@@ -297,7 +309,7 @@ export function mesh(
   }
   for (const name of names) {
     wire.node(name).start(0)
-    wire.flush(name)
+    wire.flush(name, 'call')
   }
   wire.events.length = 0
   return wire
