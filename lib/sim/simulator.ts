@@ -175,8 +175,9 @@ export class Simulator {
     this.net.heal()
   }
 
+  /** nodes running and still members (neither crashed nor left) */
   upNodes(): SimulatedNode[] {
-    return this.nodes.filter((n) => n.up)
+    return this.nodes.filter((n) => n.up && !n.core.hasLeft)
   }
 
   /** every up node sees every up node alive or suspect, and nothing more */

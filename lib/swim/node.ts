@@ -632,11 +632,21 @@ export class SwimNode {
     if (!member) return
     if (m.incarnation < member.incarnation) return
     if (member.suspicion) {
-      // an independent confirmation shortens the timeout; pass it on
-      if (member.suspicion.confirm(m.from)) {
-        this.enqueue(m.name, m)
-        this.armSuspicionTimer(member)
+      if (m.incarnation === member.incarnation) {
+        // an independent confirmation shortens the timeout; pass it on
+        if (member.suspicion.confirm(m.from)) {
+          this.enqueue(m.name, m)
+          this.armSuspicionTimer(member)
+        }
+        return
       }
+      // a suspicion of a newer incarnation proves the member refuted the one
+      // we hold (we missed its alive): restart the clock for the new one
+      // rather than let the stale suspicion kill it (memberlist does not)
+      this.clearSuspicion(member)
+      this.enqueue(m.name, m)
+      member.incarnation = m.incarnation
+      this.startSuspicion(member, m.from)
       return
     }
     if (member.state !== 'alive') return
@@ -648,7 +658,11 @@ export class SwimNode {
     member.incarnation = m.incarnation
     this.setState(member, 'suspect')
     this.counters.suspicionsRaised += m.from === this.name ? 1 : 0
+    this.startSuspicion(member, m.from)
+    this.emit('suspect', member)
+  }
 
+  private startSuspicion(member: Member, from: string): void {
     const c = this.config
     const n = this.estimatedSize()
     // k confirmations expected; none if the cluster is too small to give them
@@ -656,9 +670,8 @@ export class SwimNode {
     if (n - 2 < k) k = 0
     const min = suspicionTimeout(c.suspicionMult, n, c.probeInterval)
     const max = c.suspicionMaxTimeoutMult * min
-    member.suspicion = new Suspicion(this.now, m.from, k, min, max)
+    member.suspicion = new Suspicion(this.now, from, k, min, max)
     this.armSuspicionTimer(member)
-    this.emit('suspect', member)
   }
 
   private onDead(m: DeadMessage): void {

@@ -77,11 +77,15 @@ export function everyoneSees(nodes: SimulatedNode[], state: 'alive'): boolean {
   return true
 }
 
-/** Asserts `everyoneSees(nodes, 'alive')` and names the first pair that disagrees. */
-export function assertAllAlive(nodes: SimulatedNode[], context: string): void {
+/**
+ * Asserts that every node of `nodes` holds every node of `nodes` alive, and
+ * knows `members` members in all (the others: dead or left ones still
+ * remembered); names the first views that disagree.
+ */
+export function assertAllAlive(nodes: SimulatedNode[], context: string, members = nodes.length): void {
   const wrong: string[] = []
   for (const a of nodes) {
-    if (a.core.memberCount !== nodes.length) wrong.push(`${a.name} knows ${a.core.memberCount} members, not ${nodes.length}`)
+    if (a.core.memberCount !== members) wrong.push(`${a.name} knows ${a.core.memberCount} members, not ${members}`)
     for (const b of nodes) {
       const s = a.core.stateOf(b.name)
       if (s !== 'alive') wrong.push(`${a.name} holds ${b.name} ${s ?? 'unknown'}`)
