@@ -25,11 +25,16 @@ export class BroadcastQueue {
     return this.byKey.size
   }
 
-  enqueue(key: string, message: Message, size: number): void {
+  /**
+   * Queues `message` under `key`, superseding what was queued there. An item
+   * may start as if already sent `transmits` times: it then goes out after
+   * fresher news, and fewer times.
+   */
+  enqueue(key: string, message: Message, size: number, transmits = 0): void {
     this.remove(key)
-    const item: Item = { key, message, size, transmits: 0 }
+    const item: Item = { key, message, size, transmits }
     this.byKey.set(key, item)
-    this.bucket(0).add(item)
+    this.bucket(transmits).add(item)
   }
 
   remove(key: string): void {

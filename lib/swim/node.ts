@@ -139,10 +139,13 @@ type TimerKind =
   | 'reconnect'
   | 'reap'
   | 'join-retry'
+  | 'post-join-sync'
 
 const MIN_MESSAGE_SIZE = 12
 const MAX_JOIN_RETRY_INTERVAL = 30_000
 const MAX_LEAVE_FANOUT = 5
+/** how often a joiner re-gossips each record its seed's state gave it */
+const JOIN_ECHO_TRANSMITS = 2
 /** fraction of the probe timeout after which a relay sends its nack */
 const NACK_AT = 0.8
 
@@ -187,6 +190,8 @@ export class SwimNode {
   private readonly joins = new Map<number, JoinAttempt>()
   private seq = 0
   private left = false
+  /** set while merging a seed's answer to our join: echo it only a little */
+  private quietMerge = false
   private started = false
   private packets: Outgoing[] = []
   private events: SwimEvent[] = []
@@ -236,6 +241,9 @@ export class SwimNode {
     this.now = now
     if (!this.started) this.start(now)
     if (this.left) this.rejoin()
+    // announce ourselves too, as memberlist does: once the seed answers we
+    // know the mesh and spread our own alive instead of leaving it to the seed
+    else this.enqueue(this.name, this.aliveOf(this.self))
     const attempt: JoinAttempt = { seq: this.nextSeq(), seeds: [...seeds], interval: this.config.joinRetryInterval }
     this.joins.set(attempt.seq, attempt)
     this.sendJoin(attempt)
@@ -252,6 +260,11 @@ export class SwimNode {
   handlePacket(now: number, from: string, messages: readonly Message[]): void {
     this.now = now
     this.counters.messagesIn += messages.length
+    // a joiner echoes the state its seed gave it only a little, after fresher
+    // news: the mesh mostly holds it already, and in a join storm a full echo
+    // from every joiner swamps every queue (memberlist echoes it in full)
+    const first = messages[0]
+    this.quietMerge = first?.type === 'sync' && first.kind === 'response' && first.join
     let sync: SyncMessage | undefined
     let firstState: StateMessage | undefined
     for (const m of messages) {
@@ -288,6 +301,7 @@ export class SwimNode {
     }
     // answer a sync after merging what it carried, so the reply already holds
     // any refutation the request provoked
+    this.quietMerge = false
     if (sync) this.onSync(from, sync, firstState)
   }
 
@@ -325,6 +339,9 @@ export class SwimNode {
           break
         case 'join-retry':
           this.onJoinRetry(timer.data as JoinAttempt)
+          break
+        case 'post-join-sync':
+          this.pushPull()
           break
       }
     }
@@ -617,7 +634,7 @@ export class SwimNode {
     this.clearSuspicion(member)
     const oldState = isNew ? undefined : member.state
     const metaChanged = !sameMeta(member.meta, m.meta)
-    this.enqueue(m.name, m)
+    this.enqueue(m.name, m, this.quietMerge ? JOIN_ECHO_TRANSMITS : undefined)
     member.incarnation = m.incarnation
     member.meta = m.meta
     member.address = m.address
@@ -770,8 +787,10 @@ export class SwimNode {
 
   // ------------------------------------------------------------ dissemination
 
-  private enqueue(key: string, message: Message): void {
-    this.queue.enqueue(key, message, encodedSize(message))
+  /** `transmits`: send only this many times, after fresher news (default: the full limit) */
+  private enqueue(key: string, message: Message, transmits?: number): void {
+    const skip = transmits === undefined ? 0 : Math.max(0, retransmitLimit(this.config.retransmitMult, this.estimatedSize()) - transmits)
+    this.queue.enqueue(key, message, encodedSize(message), skip)
   }
 
   /** sends `messages` to `to` with as many queued updates as fit piggybacked */
@@ -959,6 +978,11 @@ export class SwimNode {
     if (!attempt) return
     this.cancelJoin(m.seq)
     this.events.push({ type: 'joined', seq: m.seq, from })
+    // our seed's state was a snapshot: members joining at the same moment are
+    // missing from it. One early anti-entropy round with a random member
+    // fills that gap long before the periodic push-pull would
+    const c = this.config
+    this.timers.add(this.now + c.probeInterval + this.rng.int(2 * c.probeInterval), 'post-join-sync', undefined)
   }
 
   // ------------------------------------------------------------- reaping
