@@ -4,20 +4,34 @@ import type { Message } from './messages.js'
  * Updates waiting to be piggybacked (memberlist's TransmitLimitedQueue).
  * Each item is sent at most `limit` times; items sent fewest times go first;
  * a new item with the same key (e.g. the member's name) supersedes the old.
- * Buckets by transmit count keep a pick O(items taken), not O(queue).
+ * Items sit in buckets by transmit count, so a pick costs O(items taken),
+ * not O(queue). Each bucket is an append-only array with a head index and
+ * lazy deletion: an entry is stale once its item is dead or has moved on
+ * to another bucket (Sets cost a third of a 1000-node simulation).
  */
 interface Item {
   key: string
   message: Message
   size: number
   transmits: number
+  /** sends allowed beyond the queue-wide limit */
+  extra: number
+  /** false once removed, superseded or retired */
+  live: boolean
+}
+
+interface Bucket {
+  items: Item[]
+  head: number
+  /** live entries whose transmits equal this bucket's index */
+  count: number
 }
 
 const MAX_SKIPS = 8
 
 export class BroadcastQueue {
   private readonly byKey = new Map<string, Item>()
-  private readonly buckets: Set<Item>[] = []
+  private readonly buckets: Bucket[] = []
   /** bytes of the messages the last take() returned */
   takenBytes = 0
 
@@ -28,20 +42,23 @@ export class BroadcastQueue {
   /**
    * Queues `message` under `key`, superseding what was queued there. An item
    * may start as if already sent `transmits` times: it then goes out after
-   * fresher news, and fewer times.
+   * fresher news, and fewer times. `extra` lets it go out that many more
+   * times than the limit, for news whose loss is costly.
    */
-  enqueue(key: string, message: Message, size: number, transmits = 0): void {
+  enqueue(key: string, message: Message, size: number, transmits = 0, extra = 0): void {
     this.remove(key)
-    const item: Item = { key, message, size, transmits }
+    const item: Item = { key, message, size, transmits, extra, live: true }
     this.byKey.set(key, item)
-    this.bucket(transmits).add(item)
+    this.add(transmits, item)
   }
 
   remove(key: string): void {
     const old = this.byKey.get(key)
     if (!old) return
     this.byKey.delete(key)
-    this.buckets[old.transmits]?.delete(old)
+    old.live = false
+    const b = this.buckets[old.transmits]
+    if (b) b.count--
   }
 
   has(key: string): boolean {
@@ -67,40 +84,66 @@ export class BroadcastQueue {
     let skips = 0
     for (let t = 0; t < this.buckets.length && budget >= minSize && skips < MAX_SKIPS; t++) {
       const bucket = this.buckets[t]
-      if (!bucket || bucket.size === 0) continue
-      for (const item of bucket) {
-        if (item.transmits >= limit) {
+      if (!bucket || bucket.count === 0) continue
+      const items = bucket.items
+      let front = true
+      for (let i = bucket.head; i < items.length; i++) {
+        const item = items[i]!
+        if (!item.live || item.transmits !== t) {
+          if (front) bucket.head = i + 1
+          continue
+        }
+        if (item.transmits >= limit + item.extra) {
           // the limit shrank with the cluster: this one has done its work
-          bucket.delete(item)
+          item.live = false
+          bucket.count--
           this.byKey.delete(item.key)
+          if (front) bucket.head = i + 1
           continue
         }
         if (item.size > budget) {
+          front = false
           if (++skips >= MAX_SKIPS) break
           continue
         }
         out.push(item.message)
         budget -= item.size
-        bucket.delete(item)
+        bucket.count--
+        // negative while in flight between buckets, so the entry left
+        // behind here reads as stale; made positive (t + 1) below
+        item.transmits = -1 - t
         moved.push(item)
+        if (front) bucket.head = i + 1
         if (budget < minSize) break
+      }
+      if (bucket.head > 64 && bucket.head * 2 > items.length) {
+        bucket.items = items.slice(bucket.head)
+        bucket.head = 0
       }
     }
     for (const item of moved) {
-      item.transmits++
-      if (item.transmits >= limit) this.byKey.delete(item.key)
-      else this.bucket(item.transmits).add(item)
+      item.transmits = -item.transmits
+      if (item.transmits >= limit + item.extra) {
+        item.live = false
+        this.byKey.delete(item.key)
+      } else this.add(item.transmits, item)
     }
     this.takenBytes = start - budget
     return out
   }
 
-  private bucket(transmits: number): Set<Item> {
-    let bucket = this.buckets[transmits]
+  private add(t: number, item: Item): void {
+    let bucket = this.buckets[t]
     if (!bucket) {
-      bucket = new Set()
-      this.buckets[transmits] = bucket
+      bucket = { items: [], head: 0, count: 0 }
+      this.buckets[t] = bucket
     }
-    return bucket
+    // drop stale entries now and then, so a bucket's array stays near its live size
+    if (bucket.items.length > 64 && bucket.items.length > 4 * (bucket.count + 1)) {
+      bucket.items = bucket.items.filter((x, i) => i >= bucket!.head && x.live && x.transmits === t)
+      bucket.head = 0
+    }
+    bucket.items.push(item)
+    bucket.count++
   }
 }

@@ -634,7 +634,10 @@ export class SwimNode {
     this.clearSuspicion(member)
     const oldState = isNew ? undefined : member.state
     const metaChanged = !sameMeta(member.meta, m.meta)
-    this.enqueue(m.name, m, this.quietMerge ? JOIN_ECHO_TRANSMITS : undefined)
+    if (this.quietMerge) this.enqueue(m.name, m, JOIN_ECHO_TRANSMITS)
+    // a refutation that misses a suspecting member gets it declared dead:
+    // those who suspected it pass the refutation on twice as often
+    else this.enqueue(m.name, m, undefined, oldState === 'suspect')
     member.incarnation = m.incarnation
     member.meta = m.meta
     member.address = m.address
@@ -737,7 +740,7 @@ export class SwimNode {
     this.counters.refutations++
     // being accused is a sign we may be the slow one
     this.awareness.applyDelta(1)
-    this.enqueue(self.name, this.aliveOf(self))
+    this.enqueue(self.name, this.aliveOf(self), undefined, true)
   }
 
   private rejoin(): void {
@@ -787,10 +790,14 @@ export class SwimNode {
 
   // ------------------------------------------------------------ dissemination
 
-  /** `transmits`: send only this many times, after fresher news (default: the full limit) */
-  private enqueue(key: string, message: Message, transmits?: number): void {
-    const skip = transmits === undefined ? 0 : Math.max(0, retransmitLimit(this.config.retransmitMult, this.estimatedSize()) - transmits)
-    this.queue.enqueue(key, message, encodedSize(message), skip)
+  /**
+   * `transmits`: send only this many times, after fresher news (default: the
+   * full limit); `vital`: news whose loss costs a false death, sent twice the limit
+   */
+  private enqueue(key: string, message: Message, transmits?: number, vital = false): void {
+    const limit = retransmitLimit(this.config.retransmitMult, this.estimatedSize())
+    const skip = transmits === undefined ? 0 : Math.max(0, limit - transmits)
+    this.queue.enqueue(key, message, encodedSize(message), skip, vital ? limit : 0)
   }
 
   /** sends `messages` to `to` with as many queued updates as fit piggybacked */
@@ -983,6 +990,9 @@ export class SwimNode {
     // fills that gap long before the periodic push-pull would
     const c = this.config
     this.timers.add(this.now + c.probeInterval + this.rng.int(2 * c.probeInterval), 'post-join-sync', undefined)
+    // and once more when the storm has passed: a rumour missed in it would
+    // otherwise wait for the periodic push-pull (up to minutes in large meshes)
+    this.timers.add(this.now + 5 * c.probeInterval + this.rng.int(5 * c.probeInterval), 'post-join-sync', undefined)
   }
 
   // ------------------------------------------------------------- reaping
