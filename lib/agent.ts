@@ -10,6 +10,11 @@ import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, typ
 import type { MemberState } from './swim/messages.js'
 import { decodePacket, encodePacket, type WireErrorKind } from './wire/codec.js'
 import { createUdpTransport, formatAddress, parseAddress, type UdpTransport } from './transport/udp.js'
+import { Catalog, encodedRecordSize, REGISTRY_CHANNEL, type CatalogStats } from './registry/catalog.js'
+import type { DiscoveryFilter, Instance, ServiceRegistration } from './registry/types.js'
+import { checkRegistration, type CheckedRegistration } from './registry/validate.js'
+import { checkFilter, DiscoveryIndex } from './discovery/lookup.js'
+import { Watch } from './discovery/watch.js'
 
 /** A member as `agent.members()` and member events show it. */
 export interface Member {
@@ -43,6 +48,23 @@ export interface AgentMetrics {
   dropped: Record<WireErrorKind, number>
   /** packets the core could not be built or processed: always 0 unless shoal has a bug */
   internalErrors: number
+  catalog: CatalogStats & { records: number }
+}
+
+/** What `agent.register()` returns: a handle on one registered instance. */
+export interface Registration {
+  readonly service: string
+  readonly id: string
+  /** extends the TTL lease (no effect without a ttl) */
+  renew(): void
+  /** removes the instance from every agent's catalog */
+  deregister(): Promise<void>
+}
+
+export interface ServiceChange {
+  service: string
+  /** every visible instance with its status, unhealthy ones included */
+  instances: readonly Instance[]
 }
 
 export interface StopOptions {
@@ -52,9 +74,15 @@ export interface StopOptions {
 
 export interface Agent {
   on(event: MemberEventName, listener: (member: Member) => void): this
+  on(event: 'service:change', listener: (change: ServiceChange) => void): this
   once(event: MemberEventName, listener: (member: Member) => void): this
+  once(event: 'service:change', listener: (change: ServiceChange) => void): this
   off(event: MemberEventName, listener: (member: Member) => void): this
+  off(event: 'service:change', listener: (change: ServiceChange) => void): this
 }
+
+/** how often TTL leases and tombstones are checked */
+const CATALOG_TICK_MS = 250
 
 /**
  * One member of the mesh: drives the pure SWIM core with a real UDP socket,
@@ -66,6 +94,10 @@ export class Agent extends EventEmitter {
   readonly address: string
 
   private readonly core: SwimNode
+  private readonly catalog: Catalog
+  private readonly index: DiscoveryIndex
+  private readonly serviceListeners = new Set<(service: string) => void>()
+  private readonly catalogTimer: NodeJS.Timeout
   private readonly transport: UdpTransport
   private readonly options: ResolvedOptions
   private readonly started = performance.now()
@@ -80,6 +112,7 @@ export class Agent extends EventEmitter {
     packetsOut: 0,
     bytesOut: 0,
     internalErrors: 0,
+    unknownChannel: 0,
     dropped: {
       truncated: 0,
       'bad-magic': 0,
@@ -106,9 +139,113 @@ export class Agent extends EventEmitter {
       seed: options.randomSeed ?? randomInt(0, 2 ** 32),
       now: this.now(),
     })
+    this.catalog = new Catalog({
+      self: name,
+      memberState: (node) => this.core.stateOf(node),
+      now: () => Date.now(),
+      broadcast: (key, payload) => this.core.broadcast(key, payload),
+      maxPayload: this.core.maxUserPayload,
+    })
+    this.index = new DiscoveryIndex((service) => this.catalog.instances(service))
+    this.core.setDelegate({
+      onUserMessage: (payload) => this.onUserPayload(payload, false),
+      localState: () => this.catalog.statePieces(),
+      mergeState: (payload) => this.onUserPayload(payload, true),
+    })
     transport.onMessage((from, data) => this.onDatagram(from, data))
     this.core.start(this.now())
+    for (const reg of options.services) this.registerChecked(reg)
+    this.catalogTimer = setInterval(() => {
+      if (this.stopped) return
+      this.catalog.tick()
+      this.pump()
+    }, CATALOG_TICK_MS)
+    this.catalogTimer.unref()
     this.pump()
+  }
+
+  // ------------------------------------------------------------- services
+
+  /** Registers a service instance on this agent; it replicates to every agent. */
+  async register(registration: ServiceRegistration): Promise<Registration> {
+    this.assertRunning('register')
+    return this.registerChecked(checkRegistration(registration))
+  }
+
+  /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
+  discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
+    if (typeof service !== 'string' || service.length === 0) throw new OptionsError('service', 'must be a non-empty string')
+    return this.index.discover(service, filter === undefined ? undefined : checkFilter(filter))
+  }
+
+  /** visible instance count per service name */
+  services(): Record<string, number> {
+    return this.catalog.services()
+  }
+
+  /** An async iterable of snapshots of `service` (filtered): the current one, then one per change. */
+  watch(service: string, filter?: DiscoveryFilter): Watch {
+    if (typeof service !== 'string' || service.length === 0) throw new OptionsError('service', 'must be a non-empty string')
+    const checked = filter === undefined ? undefined : checkFilter(filter)
+    return new Watch(
+      () => this.index.discover(service, checked),
+      (onChange) => {
+        const listener = (changed: string) => changed === service && onChange()
+        this.serviceListeners.add(listener)
+        return () => this.serviceListeners.delete(listener)
+      },
+    )
+  }
+
+  private registerChecked(reg: CheckedRegistration): Registration {
+    const id = reg.id ?? `${reg.name}-${randomBytes(4).toString('hex')}`
+    const idField = reg.id === undefined ? 'name' : 'id'
+    if (this.catalog.hasLocal(reg.name, id)) {
+      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered on this agent`)
+    }
+    const owner = this.catalog.ownerOf(reg.name, id)
+    if (owner !== undefined && owner !== this.name) {
+      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered by agent "${owner}"`)
+    }
+    const fields = {
+      service: reg.name,
+      id,
+      address: reg.address ?? parseAddress(this.address).host,
+      port: reg.port,
+      tags: reg.tags,
+      meta: reg.meta,
+      endpoints: reg.endpoints,
+      weight: reg.weight,
+      ...(reg.version !== undefined ? { version: reg.version } : {}),
+      ...(reg.zone !== undefined ? { zone: reg.zone } : {}),
+    }
+    const size = encodedRecordSize({ ...fields, node: this.name, rev: Number.MAX_SAFE_INTEGER, deleted: false, registeredAt: Date.now() })
+    if (size > this.core.maxUserPayload) {
+      throw new OptionsError('registration', `encodes to ${size} bytes; at most ${this.core.maxUserPayload} fit in one gossip datagram`)
+    }
+    this.catalog.putLocal(fields, reg.ttl)
+    this.pump()
+    return {
+      service: reg.name,
+      id,
+      renew: () => {
+        this.catalog.renew(reg.name, id)
+      },
+      deregister: async () => {
+        if (this.stopped) return
+        this.catalog.removeLocal(reg.name, id)
+        this.pump()
+      },
+    }
+  }
+
+  private onUserPayload(payload: Uint8Array, fromState: boolean): void {
+    if (payload[0] === REGISTRY_CHANNEL) {
+      if (fromState) this.catalog.onState(payload)
+      else this.catalog.onMessage(payload)
+    } else {
+      this.stats.unknownChannel++
+    }
   }
 
   members(): Member[] {
@@ -156,8 +293,14 @@ export class Agent extends EventEmitter {
   /** Leaves (unless `leave: false`), then closes everything. Idempotent. */
   stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= (async () => {
-      if (options.leave !== false) await this.leave()
+      if (options.leave !== false) {
+        // deregister first: tombstones say "gone" explicitly, before we leave
+        for (const r of this.catalog.localRecords()) this.catalog.removeLocal(r.service, r.id)
+        this.pump()
+        await this.leave()
+      }
       this.stopped = true
+      clearInterval(this.catalogTimer)
       clearTimeout(this.timer)
       this.timer = undefined
       for (const seq of this.pendingJoins.keys()) this.core.cancelJoin(seq)
@@ -177,6 +320,7 @@ export class Agent extends EventEmitter {
       bytesOut: this.stats.bytesOut,
       dropped: { ...this.stats.dropped },
       internalErrors: this.stats.internalErrors,
+      catalog: { ...this.catalog.stats, records: this.catalog.recordCount },
     }
   }
 
@@ -249,6 +393,7 @@ export class Agent extends EventEmitter {
       this.transport.send(packet.to, bytes)
     }
     for (const event of this.core.takeEvents()) this.dispatch(event)
+    for (const service of this.catalog.takeChanged()) this.serviceChanged(service)
     const next = this.core.nextTimeout()
     if (next === undefined || next >= this.timerAt) return
     clearTimeout(this.timer)
@@ -266,7 +411,22 @@ export class Agent extends EventEmitter {
       }
       return
     }
+    this.catalog.memberChanged(event.member.name)
     this.emitSafely(`member:${event.type}`, toMember(event.member))
+  }
+
+  private serviceChanged(service: string): void {
+    this.index.invalidate(service)
+    for (const listener of this.serviceListeners) listener(service)
+    if (this.listenerCount('service:change') === 0) return
+    const change: ServiceChange = { service, instances: this.index.all(service) }
+    try {
+      this.emit('service:change', change)
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err
+      })
+    }
   }
 
   /** a throwing listener is the user's bug; it must not break the protocol loop */

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net'
 import { CONFIG_KEYS, PROFILES, type ProfileName, type SwimConfig } from './swim/config.js'
 import { OptionsError } from './errors.js'
+import type { ServiceRegistration } from './registry/types.js'
+import { checkRegistration, type CheckedRegistration } from './registry/validate.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -21,6 +23,8 @@ export interface AgentOptions extends Partial<SwimConfig> {
   leavePropagateDelay?: number
   /** seed of the protocol's random choices, for reproducible runs */
   randomSeed?: number
+  /** services registered on start and deregistered on stop */
+  services?: ServiceRegistration[]
 }
 
 export interface ResolvedOptions {
@@ -34,6 +38,7 @@ export interface ResolvedOptions {
   joinTimeout: number
   leavePropagateDelay: number
   randomSeed?: number
+  services: CheckedRegistration[]
 }
 
 export const DEFAULT_PORT = 7946
@@ -51,6 +56,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'joinTimeout',
   'leavePropagateDelay',
   'randomSeed',
+  'services',
   ...CONFIG_KEYS,
 ])
 
@@ -144,7 +150,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     randomSeed = o.randomSeed
   }
 
+  const services: CheckedRegistration[] = []
+  if (o.services !== undefined) {
+    if (!Array.isArray(o.services)) throw new OptionsError('services', 'must be an array of registrations')
+    o.services.forEach((reg, i) => services.push(checkRegistration(reg, `services[${i}]`)))
+  }
+
   const resolved: ResolvedOptions = {
+    services,
     bind,
     seeds,
     profile: profileName as ProfileName,

@@ -85,6 +85,21 @@ export interface StateMessage {
   meta: Record<string, string>
 }
 
+/**
+ * An update of a layer above membership (service records, health), opaque
+ * to SWIM: piggybacked and gossiped like membership updates.
+ */
+export interface UserMessage {
+  type: 'user'
+  payload: Uint8Array
+}
+
+/** A piece of an upper layer's full state, carried inside a state sync. */
+export interface UserStateMessage {
+  type: 'user-state'
+  payload: Uint8Array
+}
+
 export type Message =
   | PingMessage
   | PingReqMessage
@@ -95,5 +110,7 @@ export type Message =
   | DeadMessage
   | SyncMessage
   | StateMessage
+  | UserMessage
+  | UserStateMessage
 
 export type MessageType = Message['type']

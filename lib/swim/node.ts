@@ -13,6 +13,7 @@ import type {
   StateMessage,
   SuspectMessage,
   SyncMessage,
+  UserMessage,
 } from './messages.js'
 import { Rng } from './rng.js'
 import { Suspicion } from './suspicion.js'
@@ -46,6 +47,20 @@ export type SwimEvent =
   | { type: MemberEventType; member: MemberView }
   /** a seed answered the join attempt `seq` */
   | { type: 'joined'; seq: number; from: string }
+
+/**
+ * A layer above membership (the service registry) rides on SWIM's
+ * dissemination: its updates are piggybacked and gossiped, and its full
+ * state travels in state syncs (join, anti-entropy), as memberlist's Delegate.
+ */
+export interface SwimDelegate {
+  /** an update broadcast by a peer */
+  onUserMessage(payload: Uint8Array, from: string): void
+  /** our full state in pieces of at most `maxUserPayload` bytes, for a state sync */
+  localState(): Uint8Array[]
+  /** one piece of a peer's full state */
+  mergeState(payload: Uint8Array, from: string): void
+}
 
 export interface Outgoing {
   to: string
@@ -144,6 +159,8 @@ type TimerKind =
 const MIN_MESSAGE_SIZE = 12
 const MAX_JOIN_RETRY_INTERVAL = 30_000
 const MAX_LEAVE_FANOUT = 5
+/** keeps upper-layer keys apart from member names in the broadcast queue */
+const USER_KEY_PREFIX = '\u0001'
 /** how often a joiner re-gossips each record its seed's state gave it */
 const JOIN_ECHO_TRANSMITS = 2
 /** fraction of the probe timeout after which a relay sends its nack */
@@ -194,6 +211,7 @@ export class SwimNode {
   private quietMerge = false
   private started = false
   private packets: Outgoing[] = []
+  private delegate: SwimDelegate | undefined
   private events: SwimEvent[] = []
 
   constructor(init: SwimNodeInit) {
@@ -297,6 +315,12 @@ export class SwimNode {
           firstState ??= m
           this.mergeState(m)
           break
+        case 'user':
+          this.delegate?.onUserMessage(m.payload, from)
+          break
+        case 'user-state':
+          this.delegate?.mergeState(m.payload, from)
+          break
       }
     }
     // answer a sync after merging what it carried, so the reply already holds
@@ -373,6 +397,29 @@ export class SwimNode {
     this.emit('update', self)
   }
 
+  setDelegate(delegate: SwimDelegate): void {
+    this.delegate = delegate
+  }
+
+  /**
+   * Gossips an upper-layer update under `key`: a newer update with the same
+   * key supersedes one still queued. `vital` doubles its retransmissions.
+   */
+  broadcast(key: string, payload: Uint8Array, vital = false): void {
+    const message: UserMessage = { type: 'user', payload }
+    if (encodedSize(message) > this.config.packetSize - PACKET_OVERHEAD) {
+      throw new RangeError(`an update of ${payload.length} bytes does not fit a ${this.config.packetSize}-byte datagram`)
+    }
+    this.enqueue(USER_KEY_PREFIX + key, message, undefined, vital)
+  }
+
+  /** largest payload `broadcast` and `localState` pieces may have */
+  get maxUserPayload(): number {
+    // packet overhead, a sync header (16 bytes with framing), and the
+    // message's own framing (2 length + 1 tag + 2 payload length)
+    return this.config.packetSize - PACKET_OVERHEAD - 16 - 5
+  }
+
   // --------------------------------------------------------------- outputs
 
   takePackets(): Outgoing[] {
@@ -424,6 +471,11 @@ export class SwimNode {
   member(name: string): MemberView | undefined {
     const m = this.members.get(name)
     return m && view(m)
+  }
+
+  /** last direct-probe round-trip time to a member, ms */
+  rttOf(name: string): number | undefined {
+    return this.members.get(name)?.rtt
   }
 
   /** state of a member without building a view (cheap, for simulators) */
@@ -919,9 +971,20 @@ export class SwimNode {
     const header: SyncMessage = { type: 'sync', seq, kind, join, part: 0, parts: 1 }
     const headerSize = encodedSize(header)
     const capacity = this.config.packetSize - PACKET_OVERHEAD - headerSize
-    const chunks: { records: StateMessage[]; bytes: number }[] = []
-    let chunk: StateMessage[] = []
+    const chunks: { records: Message[]; bytes: number }[] = []
+    let chunk: Message[] = []
     let used = 0
+    const add = (record: Message): void => {
+      const size = encodedSize(record)
+      // a packet holds at most 255 messages: the header and 254 records
+      if ((used + size > capacity || chunk.length >= 254) && chunk.length > 0) {
+        chunks.push({ records: chunk, bytes: used })
+        chunk = []
+        used = 0
+      }
+      chunk.push(record)
+      used += size
+    }
     // self first, so a lost later part still introduces us
     const ordered = [this.self, ...[...this.members.values()].filter((m) => m !== this.self)]
     for (const m of ordered) {
@@ -933,15 +996,10 @@ export class SwimNode {
         state: m.state,
         meta: m.meta,
       }
-      const size = encodedSize(record)
-      // a packet holds at most 255 messages: the header and 254 records
-      if ((used + size > capacity || chunk.length >= 254) && chunk.length > 0) {
-        chunks.push({ records: chunk, bytes: used })
-        chunk = []
-        used = 0
-      }
-      chunk.push(record)
-      used += size
+      add(record)
+    }
+    if (this.delegate) {
+      for (const payload of this.delegate.localState()) add({ type: 'user-state', payload })
     }
     if (chunk.length > 0) chunks.push({ records: chunk, bytes: used })
     const parts = chunks.length

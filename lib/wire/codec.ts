@@ -39,6 +39,8 @@ const TAG_SUSPECT = 6
 const TAG_DEAD = 7
 const TAG_SYNC = 8
 const TAG_STATE = 9
+const TAG_USER = 10
+const TAG_USER_STATE = 11
 
 const STATE_CODE: Readonly<Record<MemberState, number>> = { alive: 0, suspect: 1, dead: 2, left: 3 }
 const STATE_BY_CODE: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left']
@@ -132,6 +134,12 @@ function strSize (s: string, field: string): number {
   const bytes = utf8Length(s)
   if (bytes < 0 || bytes > U16_MAX) badString(field, bytes)
   return 2 + bytes
+}
+
+function bytesSize (b: Uint8Array, field: string): number {
+  if (!(b instanceof Uint8Array)) fail(field, 'must be a Uint8Array')
+  if (b.length > U16_MAX) fail(field, `${b.length} bytes exceed the limit of ${U16_MAX}`)
+  return 2 + b.length
 }
 
 function checkU32 (v: number, field: string): void {
@@ -230,6 +238,10 @@ export function encodedSize (message: Message): number {
         strSize(message.address, 'state.address') +
         4 + 1 +
         metaSize(message.meta, 'state.meta')
+      break
+    case 'user':
+    case 'user-state':
+      body = 1 + bytesSize(message.payload, `${message.type}.payload`)
       break
     default:
       return fail('message', `unknown message type ${JSON.stringify((message as { type?: unknown }).type)}`)
@@ -360,6 +372,13 @@ function putMessage (out: Uint8Array, pos: number, m: Message): number {
       out[pos++] = STATE_CODE[m.state]
       pos = putMeta(out, pos, m.meta)
       break
+    case 'user':
+    case 'user-state':
+      out[pos++] = m.type === 'user' ? TAG_USER : TAG_USER_STATE
+      pos = putU16(out, pos, m.payload.length)
+      out.set(m.payload, pos)
+      pos += m.payload.length
+      break
   }
   putU16(out, lengthAt, pos - lengthAt - 2)
   return pos
@@ -479,6 +498,15 @@ class Reader {
     return meta
   }
 
+  /** a u16-length byte string, copied out of the datagram */
+  bytes (what: string): Uint8Array {
+    const n = this.u16(what)
+    this.need(n, what)
+    const start = this.pos
+    this.pos = start + n
+    return this.data.slice(start, start + n)
+  }
+
   state (): MemberState {
     const code = this.u8('state')
     const state = STATE_BY_CODE[code]
@@ -559,6 +587,12 @@ function readMessage (r: Reader, index: number): Message {
         state: r.state(),
         meta: r.meta('meta'),
       }
+    case TAG_USER:
+      r.type = 'user'
+      return { type: 'user', payload: r.bytes('payload') }
+    case TAG_USER_STATE:
+      r.type = 'user-state'
+      return { type: 'user-state', payload: r.bytes('payload') }
     default:
       throw new WireError('unknown-type', `message ${index}: unknown type tag ${tag}`)
   }

@@ -1,0 +1,245 @@
+/**
+ * Selection strategies. Each picks an index into a non-empty View; health
+ * tiers, circuit breakers and retry exclusions are applied by the balancer
+ * before the view reaches a strategy.
+ */
+import type { View } from './balancer-view.js'
+import { combine32, hashString, unitOpen } from './hash.js'
+
+export type Strategy = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash' | 'latency'
+
+export const STRATEGIES: readonly Strategy[] = [
+  'round-robin',
+  'random',
+  'weighted',
+  'least-outstanding',
+  'p2c',
+  'consistent-hash',
+  'latency',
+]
+
+/** What strategies may consult. */
+export interface PickContext {
+  /** uniform [0, 1) */
+  random(): number
+  /** in-flight calls on the instance with this key */
+  outstanding(key: string): number
+  /** whether any call is in flight at all (lets least-outstanding skip its scan) */
+  anyOutstanding(): boolean
+  /** measured round-trip time to an agent, ms */
+  rtt(node: string): number | undefined
+}
+
+export interface Picker {
+  /** an index in [0, view.size); view.size > 0 */
+  pick(view: View, key: string | undefined): number
+}
+
+/**
+ * Instances whose node's rtt is within this factor of the best known rtt are
+ * eligible for 'latency' (or within LATENCY_SLACK_MS of it, so that sub-ms
+ * jitter on a LAN does not starve instances that are effectively as close).
+ */
+export const LATENCY_FACTOR = 1.5
+export const LATENCY_SLACK_MS = 1
+
+function uniformIndex(ctx: PickContext, n: number): number {
+  const i = Math.floor(ctx.random() * n)
+  return i < n ? i : n - 1
+}
+
+/** first index whose key is > `key` (keys sorted ascending) */
+function upperBound(keys: readonly string[], key: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid]! <= key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * Rotates through the view in key order. On an unchanged view it simply
+ * advances; when the view changes (instances join or leave, breakers open)
+ * it continues with the first instance whose key follows the last one picked,
+ * so the rotation neither restarts nor skips survivors. The first pick starts
+ * at a random position so that many clients do not all begin on one instance.
+ */
+class RoundRobin implements Picker {
+  private lastView: View | undefined
+  private lastIndex = -1
+  private lastKey: string | undefined
+
+  constructor(private readonly ctx: PickContext) {}
+
+  pick(view: View): number {
+    let i: number
+    if (view === this.lastView) i = this.lastIndex + 1 === view.size ? 0 : this.lastIndex + 1
+    else if (this.lastKey === undefined) i = uniformIndex(this.ctx, view.size)
+    else i = upperBound(view.keys, this.lastKey) % view.size
+    this.lastView = view
+    this.lastIndex = i
+    this.lastKey = view.keys[i]
+    return i
+  }
+}
+
+class Random implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View): number {
+    return uniformIndex(this.ctx, view.size)
+  }
+}
+
+/** P(i) = w_i / Σw by binary search over cumulative weights; uniform when every weight is 0. */
+class Weighted implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View): number {
+    const { cum, total } = view.cumulative()
+    if (!(total > 0)) return uniformIndex(this.ctx, view.size)
+    const r = this.ctx.random() * total
+    let lo = 0
+    let hi = view.size - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (cum[mid]! > r) hi = mid
+      else lo = mid + 1
+    }
+    // float rounding could land r on `total`; never return a 0-weight instance
+    while (lo > 0 && view.weights[lo] === 0) lo--
+    return lo
+  }
+}
+
+/** Fewest in-flight calls; ties broken uniformly at random (reservoir sampling). */
+class LeastOutstanding implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View): number {
+    if (!this.ctx.anyOutstanding()) return uniformIndex(this.ctx, view.size)
+    let best = Infinity
+    let chosen = 0
+    let ties = 0
+    for (let i = 0; i < view.size; i++) {
+      const o = this.ctx.outstanding(view.keys[i]!)
+      if (o < best) {
+        best = o
+        chosen = i
+        ties = 1
+      } else if (o === best) {
+        ties++
+        if (this.ctx.random() * ties < 1) chosen = i
+      }
+    }
+    return chosen
+  }
+}
+
+/** Power of two choices among `count` candidates given by `at(j)`: the less loaded of two distinct random ones. */
+function twoChoices(ctx: PickContext, view: View, count: number, at: (j: number) => number): number {
+  if (count === 1) return at(0)
+  const a = uniformIndex(ctx, count)
+  let b = uniformIndex(ctx, count - 1)
+  if (b >= a) b++
+  const ia = at(a)
+  const ib = at(b)
+  // `a` is itself uniformly random, so keeping it on a tie is an unbiased tie-break
+  return ctx.outstanding(view.keys[ib]!) < ctx.outstanding(view.keys[ia]!) ? ib : ia
+}
+
+const identity = (j: number): number => j
+
+class PowerOfTwo implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View): number {
+    return twoChoices(this.ctx, view, view.size, identity)
+  }
+}
+
+/**
+ * Rendezvous (highest random weight) hashing: every instance scores
+ * combine32(hash(key), hash(instanceKey)) and the highest wins, so a key's
+ * choice depends only on the set, and when an instance leaves only its keys
+ * move (each to its own runner-up); when one joins it takes ~1/(N+1) of keys.
+ * With unequal weights it is weighted rendezvous: score = w / -ln(u), which
+ * gives each instance a share of keys proportional to its weight (0 → none,
+ * unless all are 0). Without a key, a uniformly random instance.
+ */
+class ConsistentHash implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View, key: string | undefined): number {
+    if (key === undefined) return uniformIndex(this.ctx, view.size)
+    const kh = hashString(key)
+    const hashes = view.hashes
+    let best = 0
+    if (view.uniformWeights()) {
+      let top = -1
+      for (let i = 0; i < view.size; i++) {
+        const s = combine32(kh, hashes[i]!)
+        if (s > top) {
+          top = s
+          best = i
+        }
+      }
+      return best
+    }
+    const weights = view.weights
+    let top = -Infinity
+    for (let i = 0; i < view.size; i++) {
+      const w = weights[i]!
+      if (w === 0) continue
+      const s = w / -Math.log(unitOpen(combine32(kh, hashes[i]!)))
+      if (s > top) {
+        top = s
+        best = i
+      }
+    }
+    return best
+  }
+}
+
+/**
+ * Lowest latency: the instances whose node's rtt is within
+ * max(1.5 × best, best + 1 ms) of the best known rtt are eligible, and one
+ * is chosen among them by power of two choices on in-flight calls. Unknown
+ * rtt counts as worse than any known one, so such instances are chosen only
+ * when no rtt is known at all (then all are eligible).
+ */
+class Latency implements Picker {
+  constructor(private readonly ctx: PickContext) {}
+  pick(view: View): number {
+    const { names, of, rtts, scratch } = view.nodes()
+    let best = Infinity
+    for (let n = 0; n < names.length; n++) {
+      const r = this.ctx.rtt(names[n]!)
+      const v = r !== undefined && Number.isFinite(r) && r >= 0 ? r : Infinity
+      rtts[n] = v
+      if (v < best) best = v
+    }
+    if (best === Infinity) return twoChoices(this.ctx, view, view.size, identity)
+    const limit = Math.max(best * LATENCY_FACTOR, best + LATENCY_SLACK_MS)
+    let count = 0
+    for (let i = 0; i < view.size; i++) if (rtts[of[i]!]! <= limit) scratch[count++] = i
+    return twoChoices(this.ctx, view, count, (j) => scratch[j]!)
+  }
+}
+
+export function createPicker(strategy: Strategy, ctx: PickContext): Picker {
+  switch (strategy) {
+    case 'round-robin':
+      return new RoundRobin(ctx)
+    case 'random':
+      return new Random(ctx)
+    case 'weighted':
+      return new Weighted(ctx)
+    case 'least-outstanding':
+      return new LeastOutstanding(ctx)
+    case 'p2c':
+      return new PowerOfTwo(ctx)
+    case 'consistent-hash':
+      return new ConsistentHash(ctx)
+    case 'latency':
+      return new Latency(ctx)
+  }
+}

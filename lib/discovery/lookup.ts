@@ -1,0 +1,128 @@
+import semver from 'semver'
+import { OptionsError } from '../errors.js'
+import type { DiscoveryFilter, Instance } from '../registry/types.js'
+
+/**
+ * Answers `discover()` from memory. Results are cached per service and per
+ * filter until that service changes, so a repeated lookup is a couple of map
+ * reads; the arrays and instances handed out are frozen, because they are shared.
+ */
+export class DiscoveryIndex {
+  private readonly cache = new Map<string, ServiceCache>()
+
+  constructor(private readonly source: (service: string) => Instance[]) {}
+
+  /** forget what is cached for `service`: it changed */
+  invalidate(service: string): void {
+    this.cache.delete(service)
+  }
+
+  /** every visible instance of `service`, whatever its status, sorted by id */
+  all(service: string): readonly Instance[] {
+    return this.entry(service).all
+  }
+
+  discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
+    const entry = this.entry(service)
+    if (filter === undefined) {
+      entry.healthy ??= Object.freeze(entry.all.filter(isHealthy))
+      return entry.healthy
+    }
+    const key = filterKey(filter)
+    let hit = entry.byFilter.get(key)
+    if (!hit) {
+      const match = compile(filter)
+      hit = Object.freeze(entry.all.filter(match))
+      entry.byFilter.set(key, hit)
+    }
+    return hit
+  }
+
+  private entry(service: string): ServiceCache {
+    let entry = this.cache.get(service)
+    if (!entry) {
+      const all = this.source(service).map((i) => deepFreeze(i))
+      all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+      entry = { all: Object.freeze(all), byFilter: new Map() }
+      this.cache.set(service, entry)
+    }
+    return entry
+  }
+}
+
+interface ServiceCache {
+  all: readonly Instance[]
+  healthy?: readonly Instance[]
+  byFilter: Map<string, readonly Instance[]>
+}
+
+/** passing (and, once health checks exist, warning) instances; not suspect, not critical */
+export function isHealthy(i: Instance): boolean {
+  return i.status === 'passing'
+}
+
+/** Validates a filter; throws OptionsError naming the field. */
+export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter {
+  if (filter === undefined) return {}
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new OptionsError(prefix, 'must be an object')
+  const f = filter as Record<string, unknown>
+  for (const key of Object.keys(f)) {
+    if (!['tags', 'meta', 'version', 'zone', 'includeUnhealthy'].includes(key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
+  }
+  if (f.tags !== undefined && (!Array.isArray(f.tags) || !f.tags.every((t) => typeof t === 'string'))) {
+    throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
+  }
+  if (f.meta !== undefined) {
+    if (f.meta === null || typeof f.meta !== 'object' || Array.isArray(f.meta) || !Object.values(f.meta).every((v) => typeof v === 'string')) {
+      throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+    }
+  }
+  if (f.version !== undefined && (typeof f.version !== 'string' || semver.validRange(f.version) === null)) {
+    throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(f.version)})`)
+  }
+  if (f.zone !== undefined && typeof f.zone !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
+  if (f.includeUnhealthy !== undefined && typeof f.includeUnhealthy !== 'boolean') {
+    throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
+  }
+  return f as DiscoveryFilter
+}
+
+function filterKey(f: DiscoveryFilter): string {
+  let key = f.includeUnhealthy ? 'u' : 'h'
+  if (f.tags && f.tags.length > 0) key += `|t${f.tags.join('\u0000')}`
+  if (f.meta) {
+    const keys = Object.keys(f.meta)
+    if (keys.length > 0) {
+      keys.sort()
+      key += '|m'
+      for (const k of keys) key += `${k}\u0000${f.meta[k]}\u0000`
+    }
+  }
+  if (f.version !== undefined) key += `|v${f.version}`
+  if (f.zone !== undefined) key += `|z${f.zone}`
+  return key
+}
+
+export function compile(f: DiscoveryFilter): (i: Instance) => boolean {
+  const tags = f.tags ?? []
+  const meta = Object.entries(f.meta ?? {})
+  const range = f.version
+  const zone = f.zone
+  const unhealthy = f.includeUnhealthy === true
+  return (i) => {
+    if (!unhealthy && !isHealthy(i)) return false
+    if (zone !== undefined && i.zone !== zone) return false
+    for (const t of tags) if (!i.tags.includes(t)) return false
+    for (const [k, v] of meta) if (i.meta[k] !== v) return false
+    if (range !== undefined && (i.version === undefined || !semver.satisfies(i.version, range))) return false
+    return true
+  }
+}
+
+function deepFreeze(i: Instance): Instance {
+  Object.freeze(i.tags)
+  Object.freeze(i.meta)
+  for (const e of Object.values(i.endpoints)) Object.freeze(e)
+  Object.freeze(i.endpoints)
+  return Object.freeze(i)
+}

@@ -1,0 +1,364 @@
+import type { MemberState } from '../swim/messages.js'
+import { decodeRecords, encodeRecords, keyOf, recordKey, supersedes, toCompact, type InstanceRecord } from './record.js'
+import type { Instance } from './types.js'
+
+/**
+ * Every agent's copy of the service catalog. Records merge by owner revision
+ * (see record.ts), so every agent converges to the same catalog whatever the
+ * gossip order. Whether an instance is visible, and as what, follows from
+ * its owner's membership: alive → 'passing', suspect → 'suspect' (last known
+ * good), dead or left → gone. The owner alone writes its records, expires
+ * their TTL leases, and overrules stale copies of them (as SWIM refutes).
+ */
+export interface CatalogDeps {
+  self: string
+  memberState(node: string): MemberState | undefined
+  /** wall-clock ms */
+  now(): number
+  broadcast(key: string, payload: Uint8Array): void
+  /** largest payload a broadcast or state piece may have */
+  maxPayload: number
+  /** tombstones are forgotten after this long, ms */
+  tombstoneTtl?: number
+}
+
+export interface CatalogStats {
+  merged: number
+  stale: number
+  malformed: number
+  overruled: number
+  expired: number
+}
+
+/** first byte of every registry payload on the shared gossip channel */
+export const REGISTRY_CHANNEL = 1
+
+const DEFAULT_TOMBSTONE_TTL = 10 * 60_000
+/** records of an owner we do not know (yet, or any more) are kept this long */
+const UNKNOWN_OWNER_GRACE = 2 * 60_000
+
+interface Lease {
+  ttl: number
+  expiresAt: number
+}
+
+export class Catalog {
+  readonly stats: CatalogStats = { merged: 0, stale: 0, malformed: 0, overruled: 0, expired: 0 }
+  private readonly records = new Map<string, InstanceRecord>()
+  /** live (not deleted) records by service, then by record key */
+  private readonly byService = new Map<string, Map<string, InstanceRecord>>()
+  private readonly tombstonedAt = new Map<string, number>()
+  private readonly leases = new Map<string, Lease>()
+  private readonly ownerUnknownSince = new Map<string, number>()
+  private readonly changed = new Set<string>()
+  private lastRev = 0
+
+  constructor(private readonly deps: CatalogDeps) {}
+
+  // ------------------------------------------------------------ local writes
+
+  /** registers or replaces one of our own instances and gossips it */
+  putLocal(fields: Omit<InstanceRecord, 'node' | 'rev' | 'deleted' | 'registeredAt'>, ttl?: number): InstanceRecord {
+    const key = recordKey(this.deps.self, fields.service, fields.id)
+    const previous = this.records.get(key)
+    const record: InstanceRecord = {
+      ...fields,
+      node: this.deps.self,
+      rev: this.nextRev(previous?.rev),
+      deleted: false,
+      registeredAt: previous && !previous.deleted ? previous.registeredAt : this.deps.now(),
+    }
+    this.store(record)
+    if (ttl !== undefined) this.leases.set(key, { ttl, expiresAt: this.deps.now() + ttl })
+    else this.leases.delete(key)
+    this.publish(record)
+    return record
+  }
+
+  /** deregisters one of our own instances everywhere; false if it was not registered */
+  removeLocal(service: string, id: string): boolean {
+    const key = recordKey(this.deps.self, service, id)
+    const current = this.records.get(key)
+    if (!current || current.deleted) return false
+    this.leases.delete(key)
+    const tombstone = this.tombstoneOf(current, this.nextRev(current.rev))
+    this.store(tombstone)
+    this.publish(tombstone)
+    return true
+  }
+
+  /** extends a TTL lease; false if there is none (expired or never set) */
+  renew(service: string, id: string): boolean {
+    const lease = this.leases.get(recordKey(this.deps.self, service, id))
+    if (!lease) return false
+    lease.expiresAt = this.deps.now() + lease.ttl
+    return true
+  }
+
+  hasLocal(service: string, id: string): boolean {
+    const r = this.records.get(recordKey(this.deps.self, service, id))
+    return r !== undefined && !r.deleted
+  }
+
+  /** another live owner already holds this (service, id) */
+  ownerOf(service: string, id: string): string | undefined {
+    const live = this.byService.get(service)
+    if (!live) return undefined
+    for (const r of live.values()) {
+      if (r.id === id && this.isVisible(r)) return r.node
+    }
+    return undefined
+  }
+
+  localRecords(): InstanceRecord[] {
+    return [...this.records.values()].filter((r) => r.node === this.deps.self && !r.deleted)
+  }
+
+  // ------------------------------------------------------------- replication
+
+  /** a gossiped update (first byte: channel) */
+  onMessage(payload: Uint8Array): void {
+    this.mergePayload(payload, true)
+  }
+
+  /**
+   * A piece of a peer's full catalog. Not passed on: the peer's neighbours
+   * mostly hold it already (as with membership, a joiner echoing a whole
+   * catalog would swamp the queues); anti-entropy carries the rest.
+   */
+  onState(payload: Uint8Array): void {
+    this.mergePayload(payload, false)
+  }
+
+  /** the whole catalog, live records and recent tombstones, in pieces that fit a datagram */
+  statePieces(): Uint8Array[] {
+    const pieces: Uint8Array[] = []
+    const limit = this.deps.maxPayload - 1
+    let batch: InstanceRecord[] = []
+    let size = 2
+    for (const r of this.records.values()) {
+      const bytes = JSON.stringify(toCompact(r)).length + 1
+      if (size + bytes > limit && batch.length > 0) {
+        pieces.push(framed(encodeRecords(batch)))
+        batch = []
+        size = 2
+      }
+      batch.push(r)
+      size += bytes
+    }
+    if (batch.length > 0) pieces.push(framed(encodeRecords(batch)))
+    return pieces
+  }
+
+  /** the owner's membership changed: its instances' visibility or status did too */
+  memberChanged(node: string): void {
+    for (const [service, live] of this.byService) {
+      for (const r of live.values()) {
+        if (r.node === node) {
+          this.changed.add(service)
+          break
+        }
+      }
+    }
+  }
+
+  /** expires lapsed TTL leases, forgets old tombstones and orphaned records */
+  tick(): void {
+    const now = this.deps.now()
+    for (const [key, lease] of this.leases) {
+      if (lease.expiresAt > now) continue
+      const r = this.records.get(key)
+      this.leases.delete(key)
+      if (r && !r.deleted) {
+        this.stats.expired++
+        this.removeLocal(r.service, r.id)
+      }
+    }
+    const ttl = this.deps.tombstoneTtl ?? DEFAULT_TOMBSTONE_TTL
+    for (const [key, at] of this.tombstonedAt) {
+      if (now - at < ttl) continue
+      this.tombstonedAt.delete(key)
+      const r = this.records.get(key)
+      if (r?.deleted) this.records.delete(key)
+    }
+    const owners = new Set<string>()
+    for (const r of this.records.values()) if (r.node !== this.deps.self) owners.add(r.node)
+    for (const node of owners) {
+      if (this.deps.memberState(node) !== undefined) {
+        this.ownerUnknownSince.delete(node)
+        continue
+      }
+      const since = this.ownerUnknownSince.get(node)
+      if (since === undefined) this.ownerUnknownSince.set(node, now)
+      else if (now - since > UNKNOWN_OWNER_GRACE) this.forgetOwner(node)
+    }
+  }
+
+  /** services whose visible instances may have changed since the last call */
+  takeChanged(): string[] {
+    const out = [...this.changed]
+    this.changed.clear()
+    return out
+  }
+
+  // ------------------------------------------------------------------ views
+
+  /** every visible instance of `service`, with its status */
+  instances(service: string): Instance[] {
+    const live = this.byService.get(service)
+    const out: Instance[] = []
+    if (!live) return out
+    for (const r of live.values()) {
+      const state = r.node === this.deps.self ? 'alive' : this.deps.memberState(r.node)
+      if (state !== 'alive' && state !== 'suspect') continue
+      out.push(toInstance(r, state === 'alive' ? 'passing' : 'suspect'))
+    }
+    return out
+  }
+
+  /** visible instance count per service */
+  services(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [service, live] of this.byService) {
+      let n = 0
+      for (const r of live.values()) if (this.isVisible(r)) n++
+      if (n > 0) out[service] = n
+    }
+    return out
+  }
+
+  get recordCount(): number {
+    return this.records.size
+  }
+
+  // ---------------------------------------------------------------- private
+
+  private mergePayload(payload: Uint8Array, echo: boolean): void {
+    if (payload.length < 2 || payload[0] !== REGISTRY_CHANNEL) {
+      this.stats.malformed++
+      return
+    }
+    const decoded = decodeRecords(payload.subarray(1))
+    if (!decoded) {
+      this.stats.malformed++
+      return
+    }
+    this.stats.malformed += decoded.malformed
+    for (const r of decoded.records) this.merge(r, echo)
+  }
+
+  private merge(incoming: InstanceRecord, echo: boolean): void {
+    const key = keyOf(incoming)
+    const current = this.records.get(key)
+    if (incoming.node === this.deps.self) {
+      this.overrule(incoming, current)
+      return
+    }
+    if (!supersedes(incoming, current)) {
+      this.stats.stale++
+      return
+    }
+    this.stats.merged++
+    this.store(incoming)
+    // pass news on: gossip is how the rest of the mesh hears it
+    if (echo) this.deps.broadcast(key, framed(encodeRecords([incoming])))
+  }
+
+  /**
+   * Someone holds a copy of one of our records that we did not write in this
+   * life (we restarted) or that is newer than ours: our word is final, so we
+   * publish it again with a higher revision.
+   */
+  private overrule(incoming: InstanceRecord, current: InstanceRecord | undefined): void {
+    if (current && incoming.rev < current.rev) return
+    if (current && incoming.rev === current.rev && incoming.deleted === current.deleted) return
+    if (!current && incoming.deleted) return
+    this.stats.overruled++
+    const rev = this.nextRev(incoming.rev)
+    const truth = current && !current.deleted ? { ...current, rev } : this.tombstoneOf(incoming, rev)
+    this.store(truth)
+    this.publish(truth)
+  }
+
+  private store(record: InstanceRecord): void {
+    const key = keyOf(record)
+    this.records.set(key, record)
+    let live = this.byService.get(record.service)
+    if (record.deleted) {
+      this.tombstonedAt.set(key, this.deps.now())
+      if (live?.delete(key)) this.changed.add(record.service)
+      if (live && live.size === 0) this.byService.delete(record.service)
+      return
+    }
+    this.tombstonedAt.delete(key)
+    if (!live) {
+      live = new Map()
+      this.byService.set(record.service, live)
+    }
+    live.set(key, record)
+    this.changed.add(record.service)
+  }
+
+  private forgetOwner(node: string): void {
+    this.ownerUnknownSince.delete(node)
+    for (const [key, r] of this.records) {
+      if (r.node !== node) continue
+      this.records.delete(key)
+      this.tombstonedAt.delete(key)
+      const live = this.byService.get(r.service)
+      if (live?.delete(key)) this.changed.add(r.service)
+      if (live && live.size === 0) this.byService.delete(r.service)
+    }
+  }
+
+  private publish(record: InstanceRecord): void {
+    this.deps.broadcast(keyOf(record), framed(encodeRecords([record])))
+  }
+
+  private isVisible(r: InstanceRecord): boolean {
+    if (r.node === this.deps.self) return true
+    const state = this.deps.memberState(r.node)
+    return state === 'alive' || state === 'suspect'
+  }
+
+  /** wall-clock based and strictly increasing, so it also grows across restarts */
+  private nextRev(atLeastAbove = 0): number {
+    const rev = Math.max(this.deps.now() * 1000, this.lastRev + 1, atLeastAbove + 1)
+    this.lastRev = rev
+    return rev
+  }
+
+  private tombstoneOf(r: InstanceRecord, rev: number): InstanceRecord {
+    return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
+  }
+}
+
+function framed(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1)
+  out[0] = REGISTRY_CHANNEL
+  out.set(body, 1)
+  return out
+}
+
+export function encodedRecordSize(record: InstanceRecord): number {
+  return framed(encodeRecords([record])).length
+}
+
+function toInstance(r: InstanceRecord, status: Instance['status']): Instance {
+  const i: Instance = {
+    id: r.id,
+    service: r.service,
+    node: r.node,
+    address: r.address,
+    port: r.port,
+    tags: r.tags,
+    meta: r.meta,
+    endpoints: r.endpoints,
+    weight: r.weight,
+    status,
+    registeredAt: r.registeredAt,
+  }
+  if (r.version !== undefined) i.version = r.version
+  if (r.zone !== undefined) i.zone = r.zone
+  return i
+}

@@ -1,0 +1,165 @@
+import type { Endpoint } from './types.js'
+
+/**
+ * The replicated form of a service instance. Its owner (`node`) is the only
+ * writer; `rev` grows with every write (a wall-clock based counter, so it
+ * also grows across the owner's restarts) and the higher rev wins a merge:
+ * commutative, idempotent, order-free. A deregistration is a tombstone
+ * (`deleted`) that wins like any other write, then is forgotten after a while.
+ */
+export interface InstanceRecord {
+  node: string
+  service: string
+  id: string
+  rev: number
+  deleted: boolean
+  address: string
+  port: number
+  tags: string[]
+  meta: Record<string, string>
+  version?: string
+  endpoints: Record<string, Endpoint>
+  weight: number
+  zone?: string
+  /** wall-clock ms of the first registration of this id by this owner */
+  registeredAt: number
+}
+
+export function recordKey(node: string, service: string, id: string): string {
+  return `${node}\u0000${service}\u0000${id}`
+}
+
+export function keyOf(r: InstanceRecord): string {
+  return recordKey(r.node, r.service, r.id)
+}
+
+/** true when `incoming` should replace `current` */
+export function supersedes(incoming: InstanceRecord, current: InstanceRecord | undefined): boolean {
+  if (!current) return true
+  if (incoming.rev !== current.rev) return incoming.rev > current.rev
+  // equal revs only differ if an owner lost its state and reused a rev:
+  // break the tie deterministically so every agent keeps the same one
+  return incoming.deleted && !current.deleted
+}
+
+// Compact JSON on the wire: short keys keep a typical record near 200 bytes.
+interface Compact {
+  n: string
+  s: string
+  i: string
+  r: number
+  d?: 1
+  a?: string
+  p?: number
+  t?: string[]
+  m?: Record<string, string>
+  v?: string
+  e?: Record<string, Endpoint>
+  w?: number
+  z?: string
+  g?: number
+}
+
+export function toCompact(r: InstanceRecord): Compact {
+  const c: Compact = { n: r.node, s: r.service, i: r.id, r: r.rev }
+  if (r.deleted) {
+    c.d = 1
+    return c
+  }
+  c.a = r.address
+  c.p = r.port
+  if (r.tags.length > 0) c.t = r.tags
+  if (Object.keys(r.meta).length > 0) c.m = r.meta
+  if (r.version !== undefined) c.v = r.version
+  if (Object.keys(r.endpoints).length > 0) c.e = r.endpoints
+  if (r.weight !== 1) c.w = r.weight
+  if (r.zone !== undefined) c.z = r.zone
+  c.g = r.registeredAt
+  return c
+}
+
+/** Validates untrusted input field by field; returns undefined for anything malformed. */
+export function fromCompact(value: unknown): InstanceRecord | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
+  const c = value as Record<string, unknown>
+  if (!isText(c.n) || !isText(c.s) || !isText(c.i)) return undefined
+  if (typeof c.r !== 'number' || !Number.isSafeInteger(c.r) || c.r < 0) return undefined
+  const base = { node: c.n, service: c.s, id: c.i, rev: c.r }
+  if (c.d === 1) {
+    return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
+  }
+  if (c.d !== undefined) return undefined
+  if (!isText(c.a)) return undefined
+  if (typeof c.p !== 'number' || !Number.isInteger(c.p) || c.p < 1 || c.p > 65535) return undefined
+  const tags = c.t ?? []
+  if (!Array.isArray(tags) || !tags.every(isText)) return undefined
+  const meta = c.m ?? {}
+  if (!isStringRecord(meta)) return undefined
+  if (c.v !== undefined && !isText(c.v)) return undefined
+  const endpoints = c.e ?? {}
+  if (!isEndpoints(endpoints)) return undefined
+  const weight = c.w ?? 1
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) return undefined
+  if (c.z !== undefined && !isText(c.z)) return undefined
+  const registeredAt = c.g ?? 0
+  if (typeof registeredAt !== 'number' || !Number.isFinite(registeredAt)) return undefined
+  const record: InstanceRecord = {
+    ...base,
+    deleted: false,
+    address: c.a,
+    port: c.p,
+    tags: tags as string[],
+    meta: meta as Record<string, string>,
+    endpoints: endpoints as Record<string, Endpoint>,
+    weight,
+    registeredAt,
+  }
+  if (c.v !== undefined) record.version = c.v as string
+  if (c.z !== undefined) record.zone = c.z as string
+  return record
+}
+
+function isText(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 1024
+}
+
+function isStringRecord(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  return Object.values(v).every((x) => typeof x === 'string')
+}
+
+function isEndpoints(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  return Object.values(v).every((e) => {
+    if (e === null || typeof e !== 'object') return false
+    const ep = e as Record<string, unknown>
+    if (typeof ep.port !== 'number' || !Number.isInteger(ep.port) || ep.port < 1 || ep.port > 65535) return false
+    return ep.protocol === undefined || typeof ep.protocol === 'string'
+  })
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function encodeRecords(records: InstanceRecord[]): Uint8Array {
+  return encoder.encode(JSON.stringify(records.map(toCompact)))
+}
+
+/** undefined when the bytes are not a JSON array; malformed entries are skipped and counted */
+export function decodeRecords(bytes: Uint8Array): { records: InstanceRecord[]; malformed: number } | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(bytes))
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(parsed)) return undefined
+  const records: InstanceRecord[] = []
+  let malformed = 0
+  for (const item of parsed) {
+    const r = fromCompact(item)
+    if (r) records.push(r)
+    else malformed++
+  }
+  return { records, malformed }
+}
