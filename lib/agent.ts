@@ -15,6 +15,7 @@ import type { DiscoveryFilter, Instance, ServiceRegistration } from './registry/
 import { checkRegistration, type CheckedRegistration } from './registry/validate.js'
 import { checkFilter, DiscoveryIndex } from './discovery/lookup.js'
 import { Watch } from './discovery/watch.js'
+import { Balancer, type BalancerOptions } from './discovery/balancer.js'
 
 /** A member as `agent.members()` and member events show it. */
 export interface Member {
@@ -97,6 +98,7 @@ export class Agent extends EventEmitter {
   private readonly catalog: Catalog
   private readonly index: DiscoveryIndex
   private readonly serviceListeners = new Set<(service: string) => void>()
+  private readonly balancers = new Set<Balancer>()
   private readonly catalogTimer: NodeJS.Timeout
   private readonly transport: UdpTransport
   private readonly options: ResolvedOptions
@@ -181,6 +183,19 @@ export class Agent extends EventEmitter {
   /** visible instance count per service name */
   services(): Record<string, number> {
     return this.catalog.services()
+  }
+
+  /**
+   * A client-side load balancer over the instances of `service`: strategies,
+   * per-instance circuit breakers, retries on other instances, timeouts.
+   * Suspect instances are used only when no passing one is left; critical never.
+   */
+  balancer(service: string, options?: BalancerOptions): Balancer {
+    this.assertRunning('balancer')
+    if (typeof service !== 'string' || service.length === 0) throw new OptionsError('service', 'must be a non-empty string')
+    const balancer = new Balancer({ instances: () => this.index.all(service), rtt: (node) => this.core.rttOf(node) }, options)
+    this.balancers.add(balancer)
+    return balancer
   }
 
   /** An async iterable of snapshots of `service` (filtered): the current one, then one per change. */
@@ -300,6 +315,7 @@ export class Agent extends EventEmitter {
         await this.leave()
       }
       this.stopped = true
+      for (const b of this.balancers) b.close()
       clearInterval(this.catalogTimer)
       clearTimeout(this.timer)
       this.timer = undefined

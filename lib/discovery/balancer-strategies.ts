@@ -4,7 +4,7 @@
  * before the view reaches a strategy.
  */
 import type { View } from './balancer-view.js'
-import { combine32, hashString, unitOpen } from './hash.js'
+import { hashString, unitOpen } from './hash.js'
 
 export type Strategy = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash' | 'latency'
 
@@ -113,26 +113,47 @@ class Weighted implements Picker {
   }
 }
 
-/** Fewest in-flight calls; ties broken uniformly at random (reservoir sampling). */
+/**
+ * Fewest in-flight calls, ties broken uniformly at random. No call can have
+ * fewer than 0 in flight, so a few random probes for an idle instance settle
+ * the common case in O(1) (accepting the first idle probe is uniform over the
+ * idle ones); otherwise one scan finds the minimum and how many share it, and
+ * a single random number chooses among them.
+ */
+const IDLE_PROBES = 8
+
 class LeastOutstanding implements Picker {
+  private counts = new Int32Array(0)
+
   constructor(private readonly ctx: PickContext) {}
+
   pick(view: View): number {
-    if (!this.ctx.anyOutstanding()) return uniformIndex(this.ctx, view.size)
+    const n = view.size
+    if (!this.ctx.anyOutstanding()) return uniformIndex(this.ctx, n)
+    const keys = view.keys
+    for (let t = 0; t < IDLE_PROBES; t++) {
+      const i = uniformIndex(this.ctx, n)
+      if (this.ctx.outstanding(keys[i]!) === 0) return i
+    }
+    if (this.counts.length < n) this.counts = new Int32Array(n)
+    const counts = this.counts
     let best = Infinity
-    let chosen = 0
     let ties = 0
-    for (let i = 0; i < view.size; i++) {
-      const o = this.ctx.outstanding(view.keys[i]!)
+    for (let i = 0; i < n; i++) {
+      const o = this.ctx.outstanding(keys[i]!)
+      counts[i] = o
       if (o < best) {
         best = o
-        chosen = i
         ties = 1
       } else if (o === best) {
         ties++
-        if (this.ctx.random() * ties < 1) chosen = i
       }
     }
-    return chosen
+    let r = uniformIndex(this.ctx, ties)
+    for (let i = 0; i < n; i++) {
+      if (counts[i] === best && r-- === 0) return i
+    }
+    return 0 // unreachable
   }
 }
 
@@ -157,6 +178,9 @@ class PowerOfTwo implements Picker {
   }
 }
 
+/** hot keys (sessions, shards) skip the O(N) scan: choices are cached per immutable view */
+const KEY_CACHE_SIZE = 4096
+
 /**
  * Rendezvous (highest random weight) hashing: every instance scores
  * combine32(hash(key), hash(instanceKey)) and the highest wins, so a key's
@@ -170,29 +194,63 @@ class ConsistentHash implements Picker {
   constructor(private readonly ctx: PickContext) {}
   pick(view: View, key: string | undefined): number {
     if (key === undefined) return uniformIndex(this.ctx, view.size)
+    let cache = view.keyCache
+    if (cache === undefined) cache = view.keyCache = new Map()
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit
+    const chosen = this.rank(view, key)
+    if (cache.size >= KEY_CACHE_SIZE) cache.clear()
+    cache.set(key, chosen)
+    return chosen
+  }
+
+  private rank(view: View, key: string): number {
     const kh = hashString(key)
     const hashes = view.hashes
-    let best = 0
+    const n = view.size
     if (view.uniformWeights()) {
       let top = -1
-      for (let i = 0; i < view.size; i++) {
-        const s = combine32(kh, hashes[i]!)
-        if (s > top) {
-          top = s
+      let best = 0
+      for (let i = 0; i < n; i++) {
+        // combine32(kh, hashes[i]) inlined by hand (V8 does not always inline it here, 5× slower)
+        let h = kh ^ hashes[i]!
+        h ^= h >>> 16
+        h = Math.imul(h, 0x85ebca6b)
+        h ^= h >>> 13
+        h = Math.imul(h, 0xc2b2ae35)
+        h = (h ^ (h >>> 16)) >>> 0
+        if (h > top) {
+          top = h
           best = i
         }
       }
       return best
     }
-    const weights = view.weights
+    // weighted: score = w / -ln(u) is increasing in the hash for a given w, so
+    // find each weight group's best hash first, then compare groups by score
+    const { weights, of, bestHash, bestIndex } = view.weightGroups()
+    bestHash.fill(-1)
+    for (let i = 0; i < n; i++) {
+      const g = of[i]!
+      if (g < 0) continue
+      let h = kh ^ hashes[i]! // combine32, inlined as above
+      h ^= h >>> 16
+      h = Math.imul(h, 0x85ebca6b)
+      h ^= h >>> 13
+      h = Math.imul(h, 0xc2b2ae35)
+      h = (h ^ (h >>> 16)) >>> 0
+      if (h > bestHash[g]!) {
+        bestHash[g] = h
+        bestIndex[g] = i
+      }
+    }
     let top = -Infinity
-    for (let i = 0; i < view.size; i++) {
-      const w = weights[i]!
-      if (w === 0) continue
-      const s = w / -Math.log(unitOpen(combine32(kh, hashes[i]!)))
-      if (s > top) {
+    let best = 0
+    for (let g = 0; g < weights.length; g++) {
+      const s = weights[g]! / -Math.log(unitOpen(bestHash[g]!))
+      if (s > top || (s === top && bestIndex[g]! < best)) {
         top = s
-        best = i
+        best = bestIndex[g]!
       }
     }
     return best
@@ -202,26 +260,56 @@ class ConsistentHash implements Picker {
 /**
  * Lowest latency: the instances whose node's rtt is within
  * max(1.5 × best, best + 1 ms) of the best known rtt are eligible, and one
- * is chosen among them by power of two choices on in-flight calls. Unknown
- * rtt counts as worse than any known one, so such instances are chosen only
- * when no rtt is known at all (then all are eligible).
+ * is chosen among them by power of two choices on in-flight calls (read live).
+ * Unknown rtt counts as worse than any known one, so such instances are
+ * chosen only when no rtt is known at all (then all are eligible).
+ *
+ * Reading every node's rtt costs O(nodes) calls, so the eligible set is
+ * recomputed at most every LATENCY_REFRESH_MS (and whenever the view changes);
+ * rtts come from gossip probes that refresh each node about once a second.
  */
+export const LATENCY_REFRESH_MS = 100
+
 class Latency implements Picker {
+  private view: View | undefined
+  private computedAt = 0
+  private count = 0
+  private eligible = new Int32Array(0)
+
   constructor(private readonly ctx: PickContext) {}
+
   pick(view: View): number {
-    const { names, of, rtts, scratch } = view.nodes()
+    const now = Date.now()
+    if (view !== this.view || now - this.computedAt >= LATENCY_REFRESH_MS || now < this.computedAt) {
+      this.refresh(view)
+      this.view = view
+      this.computedAt = now
+    }
+    const eligible = this.eligible
+    const count = this.count
+    if (count === 1) return eligible[0]!
+    const a = uniformIndex(this.ctx, count)
+    let b = uniformIndex(this.ctx, count - 1)
+    if (b >= a) b++
+    const ia = eligible[a]!
+    const ib = eligible[b]!
+    return this.ctx.outstanding(view.keys[ib]!) < this.ctx.outstanding(view.keys[ia]!) ? ib : ia
+  }
+
+  private refresh(view: View): void {
+    const { names, of, rtts } = view.nodes()
     let best = Infinity
     for (let n = 0; n < names.length; n++) {
       const r = this.ctx.rtt(names[n]!)
-      const v = r !== undefined && Number.isFinite(r) && r >= 0 ? r : Infinity
+      const v = typeof r === 'number' && r >= 0 && r < Infinity ? r : Infinity
       rtts[n] = v
       if (v < best) best = v
     }
-    if (best === Infinity) return twoChoices(this.ctx, view, view.size, identity)
-    const limit = Math.max(best * LATENCY_FACTOR, best + LATENCY_SLACK_MS)
+    const limit = best === Infinity ? Infinity : Math.max(best * LATENCY_FACTOR, best + LATENCY_SLACK_MS)
+    if (this.eligible.length < view.size) this.eligible = new Int32Array(view.size)
     let count = 0
-    for (let i = 0; i < view.size; i++) if (rtts[of[i]!]! <= limit) scratch[count++] = i
-    return twoChoices(this.ctx, view, count, (j) => scratch[j]!)
+    for (let i = 0; i < view.size; i++) if (rtts[of[i]!]! <= limit) this.eligible[count++] = i
+    this.count = count
   }
 }
 

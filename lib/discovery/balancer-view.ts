@@ -3,8 +3,7 @@
  * snapshot is built once per `instances()` array identity; every pick on an
  * unchanged set then reuses its sorted order, key hashes and weights.
  */
-import semver from 'semver'
-import type { DiscoveryFilter, Instance } from '../registry/types.js'
+import type { Instance } from '../registry/types.js'
 import { hashString } from './hash.js'
 
 /** Identity of an instance for per-instance balancer state: `${service}/${id}`. */
@@ -27,7 +26,11 @@ export class View {
   private cum: Float64Array | undefined
   private total = 0
   private uniform: boolean | undefined
-  private nodeTable: { names: string[]; of: Int32Array; rtts: Float64Array; scratch: Int32Array } | undefined
+  private nodeTable: { names: string[]; of: Int32Array; rtts: Float64Array } | undefined
+  private groupTable: WeightGroups | undefined
+
+  /** consistent-hash: recent key → index choices on this (immutable) view, bounded */
+  keyCache: Map<string, number> | undefined
 
   /** cache of this view filtered by breaker availability (owned by the balancer) */
   availView: View | undefined
@@ -120,8 +123,43 @@ export class View {
     return this.uniform
   }
 
-  /** distinct owning nodes, which node each instance is on, and scratch buffers for 'latency' */
-  nodes(): { names: string[]; of: Int32Array; rtts: Float64Array; scratch: Int32Array } {
+  /**
+   * Instances grouped by (positive) weight, for weighted rendezvous: within a
+   * group the score is monotone in the hash, so only each group's best hash
+   * needs a logarithm.
+   */
+  weightGroups(): WeightGroups {
+    if (this.groupTable === undefined) {
+      const index = new Map<number, number>()
+      const weights: number[] = []
+      const of = new Int32Array(this.size)
+      for (let i = 0; i < this.size; i++) {
+        const w = this.weights[i]!
+        if (w === 0) {
+          of[i] = -1
+          continue
+        }
+        let g = index.get(w)
+        if (g === undefined) {
+          g = weights.length
+          index.set(w, g)
+          weights.push(w)
+        }
+        of[i] = g
+      }
+      const count = weights.length
+      this.groupTable = {
+        weights: Float64Array.from(weights),
+        of,
+        bestHash: new Float64Array(count),
+        bestIndex: new Int32Array(count),
+      }
+    }
+    return this.groupTable
+  }
+
+  /** distinct owning nodes, which node each instance is on, and a scratch buffer of rtts for 'latency' */
+  nodes(): { names: string[]; of: Int32Array; rtts: Float64Array } {
     if (this.nodeTable === undefined) {
       const index = new Map<string, number>()
       const names: string[] = []
@@ -136,10 +174,20 @@ export class View {
         }
         of[i] = n
       }
-      this.nodeTable = { names, of, rtts: new Float64Array(names.length), scratch: new Int32Array(this.size) }
+      this.nodeTable = { names, of, rtts: new Float64Array(names.length) }
     }
     return this.nodeTable
   }
+}
+
+export interface WeightGroups {
+  /** the distinct positive weights */
+  readonly weights: Float64Array
+  /** group of each instance, -1 for weight 0 */
+  readonly of: Int32Array
+  /** scratch: best hash and its index per group */
+  readonly bestHash: Float64Array
+  readonly bestIndex: Int32Array
 }
 
 /** Everything precomputed for one `instances()` array. */
@@ -153,25 +201,6 @@ export interface Snapshot {
   readonly present: ReadonlySet<string>
 }
 
-/** Whether `instance` satisfies `filter` (health is the balancer's business, so `includeUnhealthy` is ignored). */
-export function matchesFilter(instance: Instance, filter: DiscoveryFilter): boolean {
-  if (filter.zone !== undefined && instance.zone !== filter.zone) return false
-  if (filter.tags !== undefined && filter.tags.length > 0) {
-    const tags = instance.tags ?? []
-    for (const tag of filter.tags) if (!tags.includes(tag)) return false
-  }
-  if (filter.meta !== undefined) {
-    const meta = instance.meta ?? {}
-    for (const key of Object.keys(filter.meta)) {
-      if (!Object.prototype.hasOwnProperty.call(meta, key) || meta[key] !== filter.meta[key]) return false
-    }
-  }
-  if (filter.version !== undefined) {
-    if (instance.version === undefined || !semver.satisfies(instance.version, filter.version)) return false
-  }
-  return true
-}
-
 function byKey(a: { key: string }, b: { key: string }): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
 }
@@ -181,12 +210,12 @@ function byKey(a: { key: string }, b: { key: string }): number {
  * (and any unknown status) are never candidates. Duplicate keys keep their
  * first occurrence.
  */
-export function buildSnapshot(source: readonly Instance[], filter: DiscoveryFilter | undefined): Snapshot {
+export function buildSnapshot(source: readonly Instance[], match: ((instance: Instance) => boolean) | undefined): Snapshot {
   const present = new Set<string>()
   const passing: { key: string; instance: Instance }[] = []
   const suspect: { key: string; instance: Instance }[] = []
   for (const instance of source) {
-    if (filter !== undefined && !matchesFilter(instance, filter)) continue
+    if (match !== undefined && !match(instance)) continue
     const key = instanceKey(instance)
     if (present.has(key)) continue
     present.add(key)
