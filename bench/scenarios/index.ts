@@ -2,13 +2,15 @@ import type { Scenario } from '../lib/scenario.js'
 import { simScenario } from './sim.js'
 import { udpScenario } from './udp.js'
 import { serfScenario } from './serf.js'
+import { discoveryScenario } from './discovery.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
   sim: simScenario,
   udp: udpScenario,
   serf: serfScenario,
+  discovery: discoveryScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
-export const defaultSuite: string[] = ['sim', 'udp', 'serf']
+export const defaultSuite: string[] = ['sim', 'udp', 'serf', 'discovery']
