@@ -156,7 +156,7 @@ export class Agent extends EventEmitter {
     })
     transport.onMessage((from, data) => this.onDatagram(from, data))
     this.core.start(this.now())
-    for (const reg of options.services) this.registerChecked(reg)
+    options.services.forEach((reg, i) => this.registerChecked(reg, `services[${i}]`))
     this.catalogTimer = setInterval(() => {
       if (this.stopped) return
       this.catalog.tick()
@@ -212,9 +212,11 @@ export class Agent extends EventEmitter {
     )
   }
 
-  private registerChecked(reg: CheckedRegistration): Registration {
+  /** `prefix` names where the registration came from in errors, e.g. 'services[2]' */
+  private registerChecked(reg: CheckedRegistration, prefix?: string): Registration {
+    const field = (name: string) => (prefix ? `${prefix}.${name}` : name)
     const id = reg.id ?? `${reg.name}-${randomBytes(4).toString('hex')}`
-    const idField = reg.id === undefined ? 'name' : 'id'
+    const idField = field(reg.id === undefined ? 'name' : 'id')
     if (this.catalog.hasLocal(reg.name, id)) {
       throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered on this agent`)
     }
@@ -236,7 +238,7 @@ export class Agent extends EventEmitter {
     }
     const size = encodedRecordSize({ ...fields, node: this.name, rev: Number.MAX_SAFE_INTEGER, deleted: false, registeredAt: Date.now() })
     if (size > this.core.maxUserPayload) {
-      throw new OptionsError('registration', `encodes to ${size} bytes; at most ${this.core.maxUserPayload} fit in one gossip datagram`)
+      throw new OptionsError(prefix ?? 'registration', `encodes to ${size} bytes; at most ${this.core.maxUserPayload} fit in one gossip datagram`)
     }
     this.catalog.putLocal(fields, reg.ttl)
     this.pump()
@@ -480,7 +482,14 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
   const port = resolved.advertise?.port ?? bound.port
   const name = resolved.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
-  const agent = new Agent(resolved, transport, name, formatAddress(host, port))
+  let agent: Agent
+  try {
+    agent = new Agent(resolved, transport, name, formatAddress(host, port))
+  } catch (err) {
+    // e.g. a service in options that cannot be registered: give the port back
+    await transport.close()
+    throw err
+  }
   if (resolved.seeds.length > 0) await agent.joinOnStart(resolved.seeds)
   return agent
 }

@@ -87,26 +87,28 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
   return f as DiscoveryFilter
 }
 
+/** an unambiguous cache key: every string is length-prefixed, so no value can pass for a separator */
 function filterKey(f: DiscoveryFilter): string {
   let key = f.includeUnhealthy ? 'u' : 'h'
-  if (f.tags && f.tags.length > 0) key += `|t${f.tags.join('\u0000')}`
+  if (f.tags) for (const t of f.tags) key += `t${t.length}:${t}`
   if (f.meta) {
     const keys = Object.keys(f.meta)
-    if (keys.length > 0) {
-      keys.sort()
-      key += '|m'
-      for (const k of keys) key += `${k}\u0000${f.meta[k]}\u0000`
+    if (keys.length > 1) keys.sort()
+    for (const k of keys) {
+      const v = f.meta[k]!
+      key += `m${k.length}:${k}${v.length}:${v}`
     }
   }
-  if (f.version !== undefined) key += `|v${f.version}`
-  if (f.zone !== undefined) key += `|z${f.zone}`
+  if (f.version !== undefined) key += `v${f.version.length}:${f.version}`
+  if (f.zone !== undefined) key += `z${f.zone.length}:${f.zone}`
   return key
 }
 
 export function compile(f: DiscoveryFilter): (i: Instance) => boolean {
   const tags = f.tags ?? []
   const meta = Object.entries(f.meta ?? {})
-  const range = f.version
+  // parse the range once, not once per instance
+  const range = f.version === undefined ? undefined : new semver.Range(f.version)
   const zone = f.zone
   const unhealthy = f.includeUnhealthy === true
   return (i) => {
@@ -114,7 +116,7 @@ export function compile(f: DiscoveryFilter): (i: Instance) => boolean {
     if (zone !== undefined && i.zone !== zone) return false
     for (const t of tags) if (!i.tags.includes(t)) return false
     for (const [k, v] of meta) if (i.meta[k] !== v) return false
-    if (range !== undefined && (i.version === undefined || !semver.satisfies(i.version, range))) return false
+    if (range !== undefined && (i.version === undefined || !range.test(i.version))) return false
     return true
   }
 }

@@ -8,7 +8,8 @@ import type { Instance } from '../registry/types.js'
  */
 export class Watch implements AsyncIterable<readonly Instance[]> {
   private readonly backlog: (readonly Instance[])[] = []
-  private waiting: ((result: IteratorResult<readonly Instance[]>) => void) | undefined
+  /** next() calls waiting for a snapshot, oldest first */
+  private readonly waiting: ((result: IteratorResult<readonly Instance[]>) => void)[] = []
   private lastSignature: string | undefined
   private closed = false
   private readonly unsubscribe: () => void
@@ -26,9 +27,7 @@ export class Watch implements AsyncIterable<readonly Instance[]> {
     this.closed = true
     this.unsubscribe()
     this.backlog.length = 0
-    const waiting = this.waiting
-    this.waiting = undefined
-    waiting?.({ value: undefined, done: true })
+    for (const resolve of this.waiting.splice(0)) resolve({ value: undefined, done: true })
   }
 
   [Symbol.asyncIterator](): AsyncIterator<readonly Instance[]> {
@@ -38,7 +37,7 @@ export class Watch implements AsyncIterable<readonly Instance[]> {
         if (value) return Promise.resolve({ value, done: false })
         if (this.closed) return Promise.resolve({ value: undefined, done: true })
         return new Promise((resolve) => {
-          this.waiting = resolve
+          this.waiting.push(resolve)
         })
       },
       return: () => {
@@ -54,9 +53,8 @@ export class Watch implements AsyncIterable<readonly Instance[]> {
     const signature = signatureOf(snapshot)
     if (signature === this.lastSignature) return
     this.lastSignature = signature
-    const waiting = this.waiting
+    const waiting = this.waiting.shift()
     if (waiting) {
-      this.waiting = undefined
       waiting({ value: snapshot, done: false })
       return
     }

@@ -137,7 +137,7 @@ export class Catalog {
     let batch: InstanceRecord[] = []
     let size = 2
     for (const r of this.records.values()) {
-      const bytes = JSON.stringify(toCompact(r)).length + 1
+      const bytes = Buffer.byteLength(JSON.stringify(toCompact(r))) + 1
       if (size + bytes > limit && batch.length > 0) {
         pieces.push(framed(encodeRecords(batch)))
         batch = []
@@ -271,7 +271,7 @@ export class Catalog {
    */
   private overrule(incoming: InstanceRecord, current: InstanceRecord | undefined): void {
     if (current && incoming.rev < current.rev) return
-    if (current && incoming.rev === current.rev && incoming.deleted === current.deleted) return
+    if (current && incoming.rev === current.rev && sameContent(incoming, current)) return
     if (!current && incoming.deleted) return
     this.stats.overruled++
     const rev = this.nextRev(incoming.rev)
@@ -331,6 +331,10 @@ export class Catalog {
   private tombstoneOf(r: InstanceRecord, rev: number): InstanceRecord {
     return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
   }
+}
+
+function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
+  return JSON.stringify(toCompact(a)) === JSON.stringify(toCompact(b))
 }
 
 function framed(body: Uint8Array): Uint8Array {

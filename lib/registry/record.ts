@@ -38,8 +38,10 @@ export function supersedes(incoming: InstanceRecord, current: InstanceRecord | u
   if (!current) return true
   if (incoming.rev !== current.rev) return incoming.rev > current.rev
   // equal revs only differ if an owner lost its state and reused a rev:
-  // break the tie deterministically so every agent keeps the same one
-  return incoming.deleted && !current.deleted
+  // break the tie on content so every agent keeps the same one (the owner
+  // then overrules both with a higher rev)
+  if (incoming.deleted !== current.deleted) return incoming.deleted
+  return JSON.stringify(toCompact(incoming)) > JSON.stringify(toCompact(current))
 }
 
 // Compact JSON on the wire: short keys keep a typical record near 200 bytes.
