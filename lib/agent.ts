@@ -16,6 +16,10 @@ import { checkRegistration, type CheckedRegistration } from './registry/validate
 import { checkFilter, DiscoveryIndex } from './discovery/lookup.js'
 import { Watch } from './discovery/watch.js'
 import { Balancer, type BalancerOptions } from './discovery/balancer.js'
+import { HealthScheduler } from './health/scheduler.js'
+import type { CheckState, CheckStatus } from './health/types.js'
+import { recordKey } from './registry/record.js'
+import type { CheckSummary, InstanceStatus } from './registry/types.js'
 
 /** A member as `agent.members()` and member events show it. */
 export interface Member {
@@ -60,7 +64,44 @@ export interface Registration {
   renew(): void
   /** removes the instance from every agent's catalog */
   deregister(): Promise<void>
+  /** TTL checks: the service reports itself passing, warning or failing */
+  pass(note?: string): void
+  warn(note?: string): void
+  fail(note?: string): void
 }
+
+/** `agent.health(service)`: one entry per visible instance. */
+export interface InstanceHealth {
+  id: string
+  service: string
+  node: string
+  status: InstanceStatus
+  /** the owner's full outputs for our own instances; short gossiped ones for others */
+  checks: readonly CheckSummary[]
+  dependsOn: readonly string[]
+  /** dependencies with no healthy instance (why it is degraded) */
+  unavailableDependencies: string[]
+}
+
+export interface HealthChange {
+  service: string
+  instance: string
+  node: string
+  from: InstanceStatus | undefined
+  to: InstanceStatus | undefined
+  /** the check whose result caused it, when a check did */
+  check?: string
+}
+
+export interface DependencyGraph {
+  /** service → its dependencies, each with whether it has a healthy instance now */
+  services: Record<string, { service: string; available: boolean }[]>
+  /** each dependency cycle once, as a path that returns to its start */
+  cycles: string[][]
+}
+
+/** gossiped check outputs are cut to this length; the owner keeps Consul's 4 KB */
+const GOSSIP_OUTPUT_CHARS = 160
 
 export interface ServiceChange {
   service: string
@@ -76,7 +117,9 @@ export interface StopOptions {
 export interface Agent {
   on(event: MemberEventName, listener: (member: Member) => void): this
   on(event: 'service:change', listener: (change: ServiceChange) => void): this
+  on(event: 'health:change', listener: (change: HealthChange) => void): this
   once(event: MemberEventName, listener: (member: Member) => void): this
+  once(event: 'health:change', listener: (change: HealthChange) => void): this
   once(event: 'service:change', listener: (change: ServiceChange) => void): this
   off(event: MemberEventName, listener: (member: Member) => void): this
   off(event: 'service:change', listener: (change: ServiceChange) => void): this
@@ -99,6 +142,15 @@ export class Agent extends EventEmitter {
   private readonly index: DiscoveryIndex
   private readonly serviceListeners = new Set<(service: string) => void>()
   private readonly balancers = new Set<Balancer>()
+  private readonly health_: HealthScheduler
+  /** our instances with checks: deregisterCriticalAfter and when they turned critical */
+  private readonly localHealth = new Map<string, { service: string; id: string; deregisterCriticalAfter?: number; criticalSince?: number }>()
+  /** last status seen per visible instance, to report transitions as health:change */
+  private readonly lastStatus = new Map<string, Map<string, { status: InstanceStatus; node: string; id: string }>>()
+  /** seeds to retry when every peer is gone */
+  private seeds: string[] = []
+  private aloneSince: number | undefined
+  private aloneJoin: number | undefined
   private readonly catalogTimer: NodeJS.Timeout
   private readonly transport: UdpTransport
   private readonly options: ResolvedOptions
@@ -149,6 +201,7 @@ export class Agent extends EventEmitter {
       maxPayload: this.core.maxUserPayload,
     })
     this.index = new DiscoveryIndex((service) => this.catalog.instances(service))
+    this.health_ = new HealthScheduler({ onChange: (owner, state) => this.onCheckChange(owner, state) })
     this.core.setDelegate({
       onUserMessage: (payload) => this.onUserPayload(payload, false),
       localState: () => this.catalog.statePieces(),
@@ -160,6 +213,8 @@ export class Agent extends EventEmitter {
     this.catalogTimer = setInterval(() => {
       if (this.stopped) return
       this.catalog.tick()
+      this.deregisterLongCritical()
+      this.retrySeedsWhenAlone()
       this.pump()
     }, CATALOG_TICK_MS)
     this.catalogTimer.unref()
@@ -213,6 +268,88 @@ export class Agent extends EventEmitter {
   }
 
   /** `prefix` names where the registration came from in errors, e.g. 'services[2]' */
+  /** Health of every visible instance of `service`: aggregate status and each check. */
+  health(service: string): InstanceHealth[] {
+    if (typeof service !== 'string' || service.length === 0) throw new OptionsError('service', 'must be a non-empty string')
+    return this.index.all(service).map((i) => {
+      const own = i.node === this.name ? this.fullChecks(i.service, i.id) : undefined
+      return {
+        id: i.id,
+        service: i.service,
+        node: i.node,
+        status: i.status,
+        checks: own ?? i.checks,
+        dependsOn: i.dependsOn,
+        unavailableDependencies: i.dependsOn.filter((d) => !this.catalog.hasHealthy(d)),
+      }
+    })
+  }
+
+  /** The service dependency graph declared by `dependsOn`, with availability and cycles. */
+  dependencies(): DependencyGraph {
+    const lists = this.catalog.dependencyLists()
+    const services: DependencyGraph['services'] = {}
+    for (const [service, deps] of lists) {
+      services[service] = [...deps].sort().map((d) => ({ service: d, available: this.catalog.hasHealthy(d) }))
+    }
+    return { services, cycles: findCycles(lists) }
+  }
+
+  private fullChecks(service: string, id: string): CheckSummary[] | undefined {
+    const states = this.health_.states(recordKey(this.name, service, id))
+    if (states.length === 0) return undefined
+    return states.map((s) => ({ name: s.name, status: s.status, output: s.output, since: s.since }))
+  }
+
+  /** a check of one of our instances changed status: gossip the new aggregate */
+  private onCheckChange(owner: string, _state: CheckState): void {
+    const local = this.localHealth.get(owner)
+    if (!local || this.stopped) return
+    const status = this.health_.aggregate(owner)
+    const checks = this.health_.states(owner).map((s) => ({
+      name: s.name,
+      status: s.status,
+      output: s.output.length > GOSSIP_OUTPUT_CHARS ? `${s.output.slice(0, GOSSIP_OUTPUT_CHARS - 1)}…` : s.output,
+      since: s.since,
+    }))
+    if (status === 'critical') local.criticalSince ??= Date.now()
+    else local.criticalSince = undefined
+    this.catalog.updateLocal(local.service, local.id, { health: status, checks })
+    this.pump()
+  }
+
+  private deregisterLongCritical(): void {
+    const now = Date.now()
+    for (const [owner, local] of this.localHealth) {
+      if (local.deregisterCriticalAfter === undefined || local.criticalSince === undefined) continue
+      if (now - local.criticalSince < local.deregisterCriticalAfter) continue
+      this.removeInstance(owner, local.service, local.id)
+    }
+  }
+
+  private removeInstance(owner: string, service: string, id: string): void {
+    this.health_.remove(owner)
+    this.localHealth.delete(owner)
+    this.catalog.removeLocal(service, id)
+  }
+
+  /**
+   * Every peer dead (a partition, or we were cut off): keep knocking on the
+   * seeds with backoff (the core's join retries) until someone answers.
+   */
+  private retrySeedsWhenAlone(): void {
+    if (this.seeds.length === 0 || this.core.hasLeft) return
+    const alone = this.core.liveCount <= 1 && this.core.memberCount > 1
+    if (!alone) {
+      this.aloneSince = undefined
+      if (this.aloneJoin !== undefined) this.core.cancelJoin(this.aloneJoin)
+      this.aloneJoin = undefined
+      return
+    }
+    this.aloneSince ??= Date.now()
+    if (this.aloneJoin === undefined) this.aloneJoin = this.core.join(this.now(), this.seeds)
+  }
+
   private registerChecked(reg: CheckedRegistration, prefix?: string): Registration {
     const field = (name: string) => (prefix ? `${prefix}.${name}` : name)
     const id = reg.id ?? `${reg.name}-${randomBytes(4).toString('hex')}`
@@ -220,10 +357,12 @@ export class Agent extends EventEmitter {
     if (this.catalog.hasLocal(reg.name, id)) {
       throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered on this agent`)
     }
-    const owner = this.catalog.ownerOf(reg.name, id)
-    if (owner !== undefined && owner !== this.name) {
-      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered by agent "${owner}"`)
+    const holder = this.catalog.ownerOf(reg.name, id)
+    if (holder !== undefined && holder !== this.name) {
+      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered by agent "${holder}"`)
     }
+    const now = Date.now()
+    const initialChecks: CheckSummary[] = reg.checks.map((c) => ({ name: c.name, status: c.initialStatus, output: '', since: now }))
     const fields = {
       service: reg.name,
       id,
@@ -233,6 +372,9 @@ export class Agent extends EventEmitter {
       meta: reg.meta,
       endpoints: reg.endpoints,
       weight: reg.weight,
+      health: worst(initialChecks.map((c) => c.status)),
+      checks: initialChecks,
+      dependsOn: reg.dependsOn,
       ...(reg.version !== undefined ? { version: reg.version } : {}),
       ...(reg.zone !== undefined ? { zone: reg.zone } : {}),
     }
@@ -241,7 +383,21 @@ export class Agent extends EventEmitter {
       throw new OptionsError(prefix ?? 'registration', `encodes to ${size} bytes; at most ${this.core.maxUserPayload} fit in one gossip datagram`)
     }
     this.catalog.putLocal(fields, reg.ttl)
+    const owner = recordKey(this.name, reg.name, id)
+    if (reg.checks.length > 0) {
+      const local: { service: string; id: string; deregisterCriticalAfter?: number } = { service: reg.name, id }
+      if (reg.deregisterCriticalAfter !== undefined) local.deregisterCriticalAfter = reg.deregisterCriticalAfter
+      this.localHealth.set(owner, local)
+      if (fields.health === 'critical') this.localHealth.get(owner)!.criticalSince = now
+      this.health_.add(owner, reg.checks)
+    }
     this.pump()
+    const report = (status: CheckStatus, note?: string) => {
+      if (this.stopped) return
+      if (!this.health_.report(owner, status, note)) {
+        throw new OptionsError('checks', `instance "${id}" of "${reg.name}" has no ttl check to report to`)
+      }
+    }
     return {
       service: reg.name,
       id,
@@ -250,9 +406,47 @@ export class Agent extends EventEmitter {
       },
       deregister: async () => {
         if (this.stopped) return
-        this.catalog.removeLocal(reg.name, id)
+        this.removeInstance(owner, reg.name, id)
         this.pump()
       },
+      pass: (note) => report('passing', note),
+      warn: (note) => report('warning', note),
+      fail: (note) => report('critical', note),
+    }
+  }
+
+  /** compares each instance's status with the last one seen and emits health:change */
+  private reportHealthChanges(service: string): void {
+    const previous = this.lastStatus.get(service) ?? new Map<string, { status: InstanceStatus; node: string; id: string }>()
+    const current = new Map<string, { status: InstanceStatus; node: string; id: string }>()
+    const changes: HealthChange[] = []
+    for (const i of this.index.all(service)) {
+      const key = `${i.node}\u0000${i.id}`
+      current.set(key, { status: i.status, node: i.node, id: i.id })
+      const before = previous.get(key)
+      if (before?.status === i.status) continue
+      // a newcomer that is simply healthy is a registration, not a health change
+      if (!before && i.status === 'passing') continue
+      const change: HealthChange = { service, instance: i.id, node: i.node, from: before?.status, to: i.status }
+      const latest = [...i.checks].sort((a, b) => b.since - a.since)[0]
+      if (latest && (i.status === 'critical' || i.status === 'warning' || i.status === 'passing')) change.check = latest.name
+      changes.push(change)
+    }
+    for (const [key, before] of previous) {
+      if (!current.has(key) && before.status !== 'passing') {
+        changes.push({ service, instance: before.id, node: before.node, from: before.status, to: undefined })
+      }
+    }
+    if (current.size > 0) this.lastStatus.set(service, current)
+    else this.lastStatus.delete(service)
+    for (const change of changes) {
+      try {
+        this.emit('health:change', change)
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
     }
   }
 
@@ -275,6 +469,7 @@ export class Agent extends EventEmitter {
     if (!Array.isArray(seeds) || seeds.length === 0) throw new OptionsError('seeds', 'join needs at least one "host:port" seed')
     seeds.forEach((seed, i) => checkSeed(`seeds[${i}]`, seed))
     const resolved = await this.resolveSeeds(seeds)
+    this.rememberSeeds(resolved)
     const timeout = this.options.joinTimeout
     return new Promise<string>((resolve, reject) => {
       const seq = this.core.join(this.now(), resolved)
@@ -318,6 +513,7 @@ export class Agent extends EventEmitter {
       }
       this.stopped = true
       for (const b of this.balancers) b.close()
+      await this.health_.close()
       clearInterval(this.catalogTimer)
       clearTimeout(this.timer)
       this.timer = undefined
@@ -351,6 +547,7 @@ export class Agent extends EventEmitter {
       resolved = seeds
     }
     if (this.stopped) return
+    this.rememberSeeds(resolved)
     await new Promise<void>((resolve) => {
       const seq = this.core.join(this.now(), resolved)
       const timer = setTimeout(resolve, this.options.joinTimeout)
@@ -360,6 +557,10 @@ export class Agent extends EventEmitter {
       })
       this.pump()
     })
+  }
+
+  private rememberSeeds(seeds: string[]): void {
+    this.seeds = [...new Set([...this.seeds, ...seeds.filter((s) => s !== this.address)])]
   }
 
   private now(): number {
@@ -436,6 +637,7 @@ export class Agent extends EventEmitter {
   private serviceChanged(service: string): void {
     this.index.invalidate(service)
     for (const listener of this.serviceListeners) listener(service)
+    this.reportHealthChanges(service)
     if (this.listenerCount('service:change') === 0) return
     const change: ServiceChange = { service, instances: this.index.all(service) }
     try {
@@ -507,6 +709,42 @@ function advertisableHost(bindHost: string): string {
     }
   }
   return fallback ?? (wantV6 ? '::1' : '127.0.0.1')
+}
+
+const SEVERITY: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 }
+
+function worst(statuses: CheckStatus[]): CheckStatus {
+  let w: CheckStatus = 'passing'
+  for (const s of statuses) if (SEVERITY[s] > SEVERITY[w]) w = s
+  return w
+}
+
+/** every cycle of the dependency graph once, each as a path back to its start */
+function findCycles(graph: Map<string, Set<string>>): string[][] {
+  const cycles: string[][] = []
+  const seen = new Set<string>()
+  const onPath: string[] = []
+  const visiting = new Set<string>()
+  const visit = (node: string): void => {
+    if (visiting.has(node)) {
+      const cycle = onPath.slice(onPath.indexOf(node))
+      // one rotation per cycle: start at its smallest name
+      const start = cycle.indexOf([...cycle].sort()[0]!)
+      const rotated = [...cycle.slice(start), ...cycle.slice(0, start)]
+      const key = rotated.join('\u0000')
+      if (!cycles.some((c) => c.slice(0, -1).join('\u0000') === key)) cycles.push([...rotated, rotated[0]!])
+      return
+    }
+    if (seen.has(node)) return
+    visiting.add(node)
+    onPath.push(node)
+    for (const next of graph.get(node) ?? []) visit(next)
+    onPath.pop()
+    visiting.delete(node)
+    seen.add(node)
+  }
+  for (const node of [...graph.keys()].sort()) visit(node)
+  return cycles
 }
 
 function toMember(v: MemberView): Member {

@@ -30,6 +30,8 @@ function syntheticInstances(count: number): Instance[] {
       zone: `z${i % 4}`,
       status: i % 50 === 0 ? 'suspect' : 'passing',
       registeredAt: 0,
+      checks: [],
+      dependsOn: [],
     })
   }
   return out

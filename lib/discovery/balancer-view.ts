@@ -3,6 +3,7 @@
  * snapshot is built once per `instances()` array identity; every pick on an
  * unchanged set then reuses its sorted order, key hashes and weights.
  */
+import { isHealthy } from './lookup.js'
 import type { Instance } from '../registry/types.js'
 import { hashString } from './hash.js'
 
@@ -206,7 +207,8 @@ function byKey(a: { key: string }, b: { key: string }): number {
 }
 
 /**
- * Splits `source` into sorted passing and suspect views. Critical instances
+ * Splits `source` into sorted healthy (passing, warning, degraded) and
+ * suspect views. Critical instances
  * (and any unknown status) are never candidates. Duplicate keys keep their
  * first occurrence.
  */
@@ -219,7 +221,7 @@ export function buildSnapshot(source: readonly Instance[], match: ((instance: In
     const key = instanceKey(instance)
     if (present.has(key)) continue
     present.add(key)
-    if (instance.status === 'passing') passing.push({ key, instance })
+    if (isHealthy(instance)) passing.push({ key, instance })
     else if (instance.status === 'suspect') suspect.push({ key, instance })
   }
   passing.sort(byKey)

@@ -56,9 +56,9 @@ interface ServiceCache {
   byFilter: Map<string, readonly Instance[]>
 }
 
-/** passing (and, once health checks exist, warning) instances; not suspect, not critical */
+/** passing, warning and degraded instances; not suspect, not critical */
 export function isHealthy(i: Instance): boolean {
-  return i.status === 'passing'
+  return i.status === 'passing' || i.status === 'warning' || i.status === 'degraded'
 }
 
 /** Validates a filter; throws OptionsError naming the field. */
@@ -125,6 +125,9 @@ function deepFreeze(i: Instance): Instance {
   Object.freeze(i.tags)
   Object.freeze(i.meta)
   for (const e of Object.values(i.endpoints)) Object.freeze(e)
+  for (const c of i.checks) Object.freeze(c)
+  Object.freeze(i.checks)
+  Object.freeze(i.dependsOn)
   Object.freeze(i.endpoints)
   return Object.freeze(i)
 }

@@ -1,6 +1,6 @@
 import type { MemberState } from '../swim/messages.js'
 import { decodeRecords, encodeRecords, keyOf, recordKey, supersedes, toCompact, type InstanceRecord } from './record.js'
-import type { Instance } from './types.js'
+import type { Instance, InstanceStatus } from './types.js'
 
 /**
  * Every agent's copy of the service catalog. Records merge by owner revision
@@ -71,6 +71,16 @@ export class Catalog {
     this.store(record)
     if (ttl !== undefined) this.leases.set(key, { ttl, expiresAt: this.deps.now() + ttl })
     else this.leases.delete(key)
+    this.publish(record)
+    return record
+  }
+
+  /** changes fields of one of our own live records (health, say), keeping its lease; gossips it */
+  updateLocal(service: string, id: string, patch: Partial<Pick<InstanceRecord, 'health' | 'checks'>>): InstanceRecord | undefined {
+    const current = this.local(service, id)
+    if (!current) return undefined
+    const record: InstanceRecord = { ...current, ...patch, rev: this.nextRev(current.rev) }
+    this.store(record)
     this.publish(record)
     return record
   }
@@ -194,8 +204,13 @@ export class Catalog {
     }
   }
 
-  /** services whose visible instances may have changed since the last call */
+  /** services whose visible instances may have changed since the last call (dependents included) */
   takeChanged(): string[] {
+    if (this.changed.size === 0) return []
+    // a change in a service may degrade or restore the services that need it
+    for (const [service, deps] of this.dependencyLists()) {
+      for (const d of deps) if (this.changed.has(d)) this.changed.add(service)
+    }
     const out = [...this.changed]
     this.changed.clear()
     return out
@@ -209,9 +224,54 @@ export class Catalog {
     const out: Instance[] = []
     if (!live) return out
     for (const r of live.values()) {
+      const status = this.statusOf(r)
+      if (status !== undefined) out.push(toInstance(r, status))
+    }
+    return out
+  }
+
+  /**
+   * What every agent derives for a record: suspect follows the owner's
+   * membership, critical and warning its checks, degraded its dependencies
+   * (one level: a dependency counts if it has a passing or warning instance).
+   */
+  statusOf(r: InstanceRecord): InstanceStatus | undefined {
+    const state = r.node === this.deps.self ? 'alive' : this.deps.memberState(r.node)
+    if (state !== 'alive' && state !== 'suspect') return undefined
+    if (state === 'suspect') return 'suspect'
+    if (r.health === 'critical') return 'critical'
+    for (const dep of r.dependsOn) if (!this.hasHealthy(dep)) return 'degraded'
+    return r.health
+  }
+
+  /** a visible instance of `service` whose own checks pass (or warn) on a live agent */
+  hasHealthy(service: string): boolean {
+    const live = this.byService.get(service)
+    if (!live) return false
+    for (const r of live.values()) {
+      if (r.health === 'critical') continue
       const state = r.node === this.deps.self ? 'alive' : this.deps.memberState(r.node)
-      if (state !== 'alive' && state !== 'suspect') continue
-      out.push(toInstance(r, state === 'alive' ? 'passing' : 'suspect'))
+      if (state === 'alive') return true
+    }
+    return false
+  }
+
+  /** the record of one of our own instances */
+  local(service: string, id: string): InstanceRecord | undefined {
+    const r = this.records.get(recordKey(this.deps.self, service, id))
+    return r && !r.deleted ? r : undefined
+  }
+
+  /** dependsOn lists of every visible record, by service */
+  dependencyLists(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>()
+    for (const [service, live] of this.byService) {
+      for (const r of live.values()) {
+        if (r.dependsOn.length === 0 || !this.isVisible(r)) continue
+        let deps = out.get(service)
+        if (!deps) out.set(service, (deps = new Set()))
+        for (const d of r.dependsOn) deps.add(d)
+      }
     }
     return out
   }
@@ -329,7 +389,7 @@ export class Catalog {
   }
 
   private tombstoneOf(r: InstanceRecord, rev: number): InstanceRecord {
-    return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
+    return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
 }
 
@@ -361,6 +421,8 @@ function toInstance(r: InstanceRecord, status: Instance['status']): Instance {
     weight: r.weight,
     status,
     registeredAt: r.registeredAt,
+    checks: r.checks,
+    dependsOn: r.dependsOn,
   }
   if (r.version !== undefined) i.version = r.version
   if (r.zone !== undefined) i.zone = r.zone

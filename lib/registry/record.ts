@@ -1,4 +1,4 @@
-import type { Endpoint } from './types.js'
+import type { CheckSummary, Endpoint } from './types.js'
 
 /**
  * The replicated form of a service instance. Its owner (`node`) is the only
@@ -23,6 +23,10 @@ export interface InstanceRecord {
   zone?: string
   /** wall-clock ms of the first registration of this id by this owner */
   registeredAt: number
+  /** worst of its checks; 'passing' without checks */
+  health: CheckSummary['status']
+  checks: CheckSummary[]
+  dependsOn: string[]
 }
 
 export function recordKey(node: string, service: string, id: string): string {
@@ -60,7 +64,15 @@ interface Compact {
   w?: number
   z?: string
   g?: number
+  /** health: 1 warning, 2 critical (absent: passing) */
+  h?: 1 | 2
+  /** checks as [name, status code 0/1/2, output, since] */
+  c?: [string, number, string, number][]
+  o?: string[]
 }
+
+const HEALTH_CODE = { passing: 0, warning: 1, critical: 2 } as const
+const HEALTH_BY_CODE = ['passing', 'warning', 'critical'] as const
 
 export function toCompact(r: InstanceRecord): Compact {
   const c: Compact = { n: r.node, s: r.service, i: r.id, r: r.rev }
@@ -77,6 +89,9 @@ export function toCompact(r: InstanceRecord): Compact {
   if (r.weight !== 1) c.w = r.weight
   if (r.zone !== undefined) c.z = r.zone
   c.g = r.registeredAt
+  if (r.health !== 'passing') c.h = HEALTH_CODE[r.health] as 1 | 2
+  if (r.checks.length > 0) c.c = r.checks.map((k) => [k.name, HEALTH_CODE[k.status], k.output, k.since])
+  if (r.dependsOn.length > 0) c.o = r.dependsOn
   return c
 }
 
@@ -88,7 +103,7 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
   if (typeof c.r !== 'number' || !Number.isSafeInteger(c.r) || c.r < 0) return undefined
   const base = { node: c.n, service: c.s, id: c.i, rev: c.r }
   if (c.d === 1) {
-    return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
+    return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
   if (c.d !== undefined) return undefined
   if (!isText(c.a)) return undefined
@@ -105,6 +120,20 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
   if (c.z !== undefined && !isText(c.z)) return undefined
   const registeredAt = c.g ?? 0
   if (typeof registeredAt !== 'number' || !Number.isFinite(registeredAt)) return undefined
+  const healthCode = c.h ?? 0
+  if (healthCode !== 0 && healthCode !== 1 && healthCode !== 2) return undefined
+  const checks: CheckSummary[] = []
+  if (c.c !== undefined) {
+    if (!Array.isArray(c.c)) return undefined
+    for (const k of c.c as unknown[]) {
+      if (!Array.isArray(k) || k.length !== 4) return undefined
+      const [name, code, output, since] = k as unknown[]
+      if (!isText(name) || (code !== 0 && code !== 1 && code !== 2) || typeof output !== 'string' || typeof since !== 'number') return undefined
+      checks.push({ name, status: HEALTH_BY_CODE[code], output, since })
+    }
+  }
+  const dependsOn = c.o ?? []
+  if (!Array.isArray(dependsOn) || !dependsOn.every(isText)) return undefined
   const record: InstanceRecord = {
     ...base,
     deleted: false,
@@ -115,6 +144,9 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
     endpoints: endpoints as Record<string, Endpoint>,
     weight,
     registeredAt,
+    health: HEALTH_BY_CODE[healthCode],
+    checks,
+    dependsOn: dependsOn as string[],
   }
   if (c.v !== undefined) record.version = c.v as string
   if (c.z !== undefined) record.zone = c.z as string

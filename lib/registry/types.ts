@@ -3,8 +3,22 @@
  * on one agent (its `node`, the owner); its record replicates to every agent.
  */
 
-/** 'suspect' while the owning agent is suspected by the mesh; 'critical' once checks fail (health) */
-export type InstanceStatus = 'passing' | 'suspect' | 'critical'
+/**
+ * passing / warning / critical: the worst of the instance's health checks;
+ * degraded: healthy itself, but a service it depends on has no healthy
+ * instance; suspect: its agent is suspected by the mesh (last known good).
+ */
+export type InstanceStatus = 'passing' | 'warning' | 'degraded' | 'suspect' | 'critical'
+
+/** One health check's result as every agent sees it. */
+export interface CheckSummary {
+  name: string
+  status: 'passing' | 'warning' | 'critical'
+  /** short: what the owner gossips (the owner's agent.health() shows the full output) */
+  output: string
+  /** wall-clock ms of its last status change */
+  since: number
+}
 
 export interface Endpoint {
   port: number
@@ -30,6 +44,12 @@ export interface ServiceRegistration {
   zone?: string
   /** ms; the instance expires everywhere unless renewed within this time */
   ttl?: number
+  /** health checks run by this agent (see lib/health) */
+  checks?: unknown[]
+  /** ms an instance may stay critical before it is deregistered everywhere */
+  deregisterCriticalAfter?: number
+  /** services this instance needs: it is 'degraded' while one has no healthy instance */
+  dependsOn?: string[]
 }
 
 /** What `agent.discover()` returns: one instance as every agent sees it. */
@@ -49,6 +69,9 @@ export interface Instance {
   status: InstanceStatus
   /** wall-clock ms when registered */
   registeredAt: number
+  /** its health checks (empty when it has none) */
+  checks: readonly CheckSummary[]
+  dependsOn: readonly string[]
 }
 
 export interface DiscoveryFilter {
@@ -59,6 +82,6 @@ export interface DiscoveryFilter {
   /** a semver range, e.g. '^2.0.0' or '>=1.4 <3' */
   version?: string
   zone?: string
-  /** also return suspect and critical instances (default false: passing only) */
+  /** also return suspect and critical instances (default false: passing, warning and degraded only) */
   includeUnhealthy?: boolean
 }

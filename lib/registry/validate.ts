@@ -2,6 +2,8 @@ import { isIP } from 'node:net'
 import semver from 'semver'
 import { OptionsError } from '../errors.js'
 import type { Endpoint, ServiceRegistration } from './types.js'
+import { checkChecks } from '../health/validate.js'
+import type { CheckSpec } from '../health/types.js'
 
 /** A registration with defaults filled in, as the catalog stores it. */
 export interface CheckedRegistration {
@@ -16,9 +18,27 @@ export interface CheckedRegistration {
   weight: number
   zone?: string
   ttl?: number
+  checks: CheckSpec[]
+  deregisterCriticalAfter?: number
+  dependsOn: string[]
 }
 
-const KEYS = new Set(['name', 'id', 'address', 'port', 'tags', 'meta', 'version', 'endpoints', 'weight', 'zone', 'ttl'])
+const KEYS = new Set([
+  'name',
+  'id',
+  'address',
+  'port',
+  'tags',
+  'meta',
+  'version',
+  'endpoints',
+  'weight',
+  'zone',
+  'ttl',
+  'checks',
+  'deregisterCriticalAfter',
+  'dependsOn',
+])
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
@@ -34,7 +54,7 @@ export function checkRegistration(input: unknown, prefix = ''): CheckedRegistrat
   if (typeof r.name !== 'string' || r.name.length === 0) throw new OptionsError(f('name'), 'is required: the logical service name, e.g. "quotes"')
   if (!NAME.test(r.name)) throw new OptionsError(f('name'), `must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (got ${JSON.stringify(r.name)})`)
 
-  const out: CheckedRegistration = { name: r.name, port: 0, tags: [], meta: {}, endpoints: {}, weight: 1 }
+  const out: CheckedRegistration = { name: r.name, port: 0, tags: [], meta: {}, endpoints: {}, weight: 1, checks: [], dependsOn: [] }
   if (r.id !== undefined) {
     if (typeof r.id !== 'string' || !NAME.test(r.id)) throw new OptionsError(f('id'), `must be 1-128 letters, digits, '.', '_' or '-' (got ${show(r.id)})`)
     out.id = r.id
@@ -92,6 +112,22 @@ export function checkRegistration(input: unknown, prefix = ''): CheckedRegistrat
   if (r.ttl !== undefined) {
     if (typeof r.ttl !== 'number' || !Number.isFinite(r.ttl) || r.ttl < 100) throw new OptionsError(f('ttl'), `must be a number of milliseconds ≥ 100 (got ${show(r.ttl)})`)
     out.ttl = r.ttl
+  }
+  if (r.checks !== undefined) out.checks = checkChecks(r.checks, f('checks'))
+  if (r.deregisterCriticalAfter !== undefined) {
+    const v = r.deregisterCriticalAfter
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 100) {
+      throw new OptionsError(f('deregisterCriticalAfter'), `must be a number of milliseconds ≥ 100 (got ${show(v)})`)
+    }
+    if (out.checks.length === 0) throw new OptionsError(f('deregisterCriticalAfter'), 'needs at least one check: without checks an instance is never critical')
+    out.deregisterCriticalAfter = v
+  }
+  if (r.dependsOn !== undefined) {
+    if (!Array.isArray(r.dependsOn)) throw new OptionsError(f('dependsOn'), 'must be an array of service names')
+    r.dependsOn.forEach((d, i) => {
+      if (typeof d !== 'string' || !NAME.test(d)) throw new OptionsError(f(`dependsOn[${i}]`), `must be a service name (got ${show(d)})`)
+    })
+    out.dependsOn = [...new Set(r.dependsOn as string[])]
   }
   return out
 }

@@ -32,6 +32,8 @@ function inst(id: string, overrides: Partial<Instance> = {}): Instance {
     weight: 1,
     status: 'passing',
     registeredAt: 0,
+    checks: [],
+    dependsOn: [],
     ...overrides,
   }
 }

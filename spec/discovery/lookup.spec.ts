@@ -19,6 +19,8 @@ function inst(id: string, over: Partial<Instance> = {}): Instance {
     weight: 1,
     status: 'passing',
     registeredAt: 1,
+    checks: [],
+    dependsOn: [],
     ...over,
   }
 }

@@ -3,7 +3,7 @@ import { Watch } from '../../lib/discovery/watch.js'
 import type { Instance } from '../../lib/registry/types.js'
 
 function inst(id: string, over: Partial<Instance> = {}): Instance {
-  return { id, service: 'api', node: 'n1', address: '10.0.0.1', port: 80, tags: [], meta: {}, endpoints: {}, weight: 1, status: 'passing', registeredAt: 1, ...over }
+  return { id, service: 'api', node: 'n1', address: '10.0.0.1', port: 80, tags: [], meta: {}, endpoints: {}, weight: 1, status: 'passing', registeredAt: 1, checks: [], dependsOn: [], ...over }
 }
 
 /** a fake agent side: the current set, and the subscription Watch registers */

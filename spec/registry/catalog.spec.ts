@@ -44,16 +44,16 @@ function harness(self: string, options: { clock?: { t: number }; states?: Map<st
 type Fields = Parameters<Catalog['putLocal']>[0]
 
 function fields(service: string, id: string, over: Partial<Fields> = {}): Fields {
-  return { service, id, address: '10.0.0.1', port: 8080, tags: [], meta: {}, endpoints: {}, weight: 1, ...over }
+  return { service, id, address: '10.0.0.1', port: 8080, tags: [], meta: {}, endpoints: {}, weight: 1, health: 'passing', checks: [], dependsOn: [], ...over }
 }
 
 /** a record as a remote owner would have written it */
 function rec(node: string, service: string, id: string, rev: number, over: Partial<InstanceRecord> = {}): InstanceRecord {
-  return { node, service, id, rev, deleted: false, address: '10.0.0.2', port: 9000, tags: [], meta: {}, endpoints: {}, weight: 1, registeredAt: T0, ...over }
+  return { node, service, id, rev, deleted: false, address: '10.0.0.2', port: 9000, tags: [], meta: {}, endpoints: {}, weight: 1, registeredAt: T0, health: 'passing', checks: [], dependsOn: [], ...over }
 }
 
 function tomb(node: string, service: string, id: string, rev: number): InstanceRecord {
-  return { node, service, id, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0 }
+  return { node, service, id, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
 }
 
 /** a registry payload as it travels: channel byte, then a JSON array of compact records */
