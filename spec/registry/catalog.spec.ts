@@ -119,6 +119,8 @@ describe('registry: Catalog (fake clock, member map, captured broadcasts)', () =
         weight: 1,
         status: 'passing',
         registeredAt: T0,
+        checks: [],
+        dependsOn: [],
       })
       assert.deepEqual(cat.services(), { quotes: 1 })
       assert.deepEqual(cat.takeChanged(), ['quotes'])

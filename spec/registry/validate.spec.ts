@@ -89,7 +89,7 @@ describe('registry: registration validation', () => {
     })
 
     it('accepts a full registration and fills the defaults', () => {
-      assert.deepEqual(checkRegistration(ok), { name: 'quotes', port: 8080, tags: [], meta: {}, endpoints: {}, weight: 1 })
+      assert.deepEqual(checkRegistration(ok), { name: 'quotes', port: 8080, tags: [], meta: {}, endpoints: {}, weight: 1, checks: [], dependsOn: [] })
       const full = checkRegistration({
         name: 'quotes.v2_eu-1',
         id: 'q-1',
@@ -115,6 +115,8 @@ describe('registry: registration validation', () => {
         weight: 0,
         zone: 'eu-1',
         ttl: 100,
+        checks: [],
+        dependsOn: [],
       })
       assert.equal(checkRegistration({ ...ok, address: 'db.internal.example' }).address, 'db.internal.example')
       assert.equal(checkRegistration({ ...ok, address: '::1' }).address, '::1')
