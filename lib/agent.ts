@@ -428,8 +428,11 @@ export class Agent extends EventEmitter {
       // a newcomer that is simply healthy is a registration, not a health change
       if (!before && i.status === 'passing') continue
       const change: HealthChange = { service, instance: i.id, node: i.node, from: before?.status, to: i.status }
+      // a check caused it only if the instance's own health moved: not for
+      // suspicion (membership) or degradation (a dependency)
+      const ownHealth = (s: InstanceStatus | undefined) => s === 'passing' || s === 'warning' || s === 'critical'
       const latest = [...i.checks].sort((a, b) => b.since - a.since)[0]
-      if (latest && (i.status === 'critical' || i.status === 'warning' || i.status === 'passing')) change.check = latest.name
+      if (latest && ownHealth(before?.status) && ownHealth(i.status)) change.check = latest.name
       changes.push(change)
     }
     for (const [key, before] of previous) {

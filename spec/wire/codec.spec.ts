@@ -462,7 +462,7 @@ describe('wire/codec', () => {
     })
 
     it('rejects unknown type tags with unknown-type, failing the whole packet', () => {
-      for (const tag of [0, 10, 0x7f, 0xff]) {
+      for (const tag of [0, 12, 0x7f, 0xff]) {
         expectError(decodePacket(rawPacket(2, [...frame([3, ...u32(1)]), ...frame([tag, ...u32(1)])])), 'unknown-type')
       }
     })
@@ -557,5 +557,27 @@ describe('wire/codec', () => {
       new WireError('malformed', 'x')
       assert.equal(Error.stackTraceLimit, before)
     })
+  })
+})
+
+describe('wire/codec: upper-layer payloads', () => {
+  it('round-trips user and user-state messages byte for byte, with exact sizes', () => {
+    const payload = Uint8Array.from([1, ...new TextEncoder().encode('[{"n":"a"}]'), 0, 255])
+    const messages: Message[] = [
+      { type: 'user', payload },
+      { type: 'user-state', payload: new Uint8Array(0) },
+    ]
+    const bytes = encodePacket(messages)
+    assert.equal(bytes.length, PACKET_OVERHEAD + messages.reduce((n, m) => n + encodedSize(m), 0))
+    const decoded = decodePacket(bytes)
+    assert.ok(decoded.ok)
+    assert.deepEqual(decoded.messages, messages)
+    // the decoded payload is a copy, not a view into the datagram
+    bytes.fill(0)
+    assert.deepEqual(decoded.messages[0], { type: 'user', payload })
+  })
+
+  it('refuses to encode a payload over 65535 bytes', () => {
+    assert.throws(() => encodedSize({ type: 'user', payload: new Uint8Array(70_000) }), RangeError)
   })
 })
