@@ -3,6 +3,7 @@ import { simScenario } from './sim.js'
 import { udpScenario } from './udp.js'
 import { serfScenario } from './serf.js'
 import { discoveryScenario } from './discovery.js'
+import { healthScenario } from './health.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -10,6 +11,7 @@ export const scenarios: Record<string, Scenario> = {
   udp: udpScenario,
   serf: serfScenario,
   discovery: discoveryScenario,
+  health: healthScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
