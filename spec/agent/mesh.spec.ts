@@ -147,7 +147,15 @@ describe('agents over real UDP on 127.0.0.1', function () {
     const deadInc = agents[0]!.members().find((m) => m.name === name)!.incarnation
     const again = await createAgent({ name, bind: { host: '127.0.0.1', port: 0 }, seeds: [seed] })
     try {
-      await waitFor(() => agents.every((a) => stateIn(a, name) === 'alive'), 'the restarted agent alive everywhere')
+      // it may first be accepted at its new address with incarnation 0 (a dead
+      // member's name may move); its refutation of the seed's death notice
+      // then reaches everyone: poll for that final state, bounded
+      const view = (a: Agent) => a.members().find((x) => x.name === name)
+      await waitFor(
+        () => agents.every((a) => view(a)?.state === 'alive' && view(a)!.incarnation > deadInc),
+        'the restarted agent alive everywhere with a higher incarnation',
+        { detail: () => agents.map((a) => `${view(a)?.state}@${view(a)?.incarnation}`).join(',') },
+      )
       for (const a of agents) {
         const m = a.members().find((x) => x.name === name)!
         assert.ok(m.incarnation > deadInc, `${a.name} holds incarnation ${m.incarnation} > ${deadInc}`)
