@@ -5,7 +5,7 @@ import { OptionsError, PROFILES, type Agent, type Registration } from '../../lib
 import type { HealthChange } from '../../lib/agent.js'
 import { FIRST_RUN_SPREAD, JITTER, SLACK } from '../../lib/health/scheduler.js'
 import { allAlive, startMesh, stopAll } from '../support/mesh.js'
-import { waitFor } from '../support/wait.js'
+import { waitFor, holdsFor } from '../support/wait.js'
 
 /**
  * Health checks across a real mesh: 16 agents on 127.0.0.1 (UDP, ephemeral
@@ -183,14 +183,6 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
   const transitions = (list: Recorded[]) => list.map((e) => `${e.from ?? '∅'}→${e.to ?? '∅'}`)
 
   /** polls `invariant` for `ms`; fails as soon as it does not hold (a bounded observation, not a sleep) */
-  async function holdsFor(invariant: () => boolean, ms: number, what: string): Promise<void> {
-    const start = Date.now()
-    while (Date.now() - start < ms) {
-      assert.ok(invariant(), `${what} stopped holding after ${Date.now() - start} ms`)
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-  }
-
   before(async function () {
     this.timeout(60_000)
     const t0 = Date.now()

@@ -3,7 +3,7 @@ import semver from 'semver'
 import { createAgent, type Agent, type DiscoveryFilter, type Instance, type Registration, type ServiceChange } from '../../lib/index.js'
 import { PROFILES, suspicionTimeout } from '../../lib/swim/config.js'
 import { allAlive, startMesh, stateIn, stopAll } from '../support/mesh.js'
-import { waitFor } from '../support/wait.js'
+import { waitFor, holdsFor } from '../support/wait.js'
 
 /**
  * The service registry over real UDP on 127.0.0.1: 21 agents in this
@@ -129,14 +129,6 @@ describe('registry over real UDP: 21 agents on 127.0.0.1', function () {
   }
 
   /** polls `invariant` for `ms`; fails as soon as it does not hold (a bounded observation, not a sleep) */
-  async function holdsFor(invariant: () => boolean, ms: number, what: string): Promise<void> {
-    const start = Date.now()
-    while (Date.now() - start < ms) {
-      assert.ok(invariant(), `${what} stopped holding after ${Date.now() - start} ms`)
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-  }
-
   before(async function () {
     this.timeout(60_000)
     const t0 = Date.now()

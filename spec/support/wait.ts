@@ -19,3 +19,12 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, interval))
   }
 }
+
+/** Asserts that `invariant` keeps holding for `ms` (checked every 25 ms). */
+export async function holdsFor(invariant: () => boolean, ms: number, what: string): Promise<void> {
+  const start = Date.now()
+  while (Date.now() - start < ms) {
+    if (!invariant()) throw new Error(`${what} stopped holding after ${Date.now() - start} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
