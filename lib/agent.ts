@@ -142,7 +142,7 @@ export class Agent extends EventEmitter {
   private readonly index: DiscoveryIndex
   private readonly serviceListeners = new Set<(service: string) => void>()
   private readonly balancers = new Set<Balancer>()
-  private readonly health_: HealthScheduler
+  private readonly checkScheduler: HealthScheduler
   /** our instances with checks: deregisterCriticalAfter and when they turned critical */
   private readonly localHealth = new Map<string, { service: string; id: string; deregisterCriticalAfter?: number; criticalSince?: number }>()
   /** last status seen per visible instance, to report transitions as health:change */
@@ -201,7 +201,7 @@ export class Agent extends EventEmitter {
       maxPayload: this.core.maxUserPayload,
     })
     this.index = new DiscoveryIndex((service) => this.catalog.instances(service))
-    this.health_ = new HealthScheduler({ onChange: (owner, state) => this.onCheckChange(owner, state) })
+    this.checkScheduler = new HealthScheduler({ onChange: (owner, state) => this.onCheckChange(owner, state) })
     this.core.setDelegate({
       onUserMessage: (payload) => this.onUserPayload(payload, false),
       localState: () => this.catalog.statePieces(),
@@ -296,7 +296,7 @@ export class Agent extends EventEmitter {
   }
 
   private fullChecks(service: string, id: string): CheckSummary[] | undefined {
-    const states = this.health_.states(recordKey(this.name, service, id))
+    const states = this.checkScheduler.states(recordKey(this.name, service, id))
     if (states.length === 0) return undefined
     return states.map((s) => ({ name: s.name, status: s.status, output: s.output, since: s.since }))
   }
@@ -305,8 +305,8 @@ export class Agent extends EventEmitter {
   private onCheckChange(owner: string, _state: CheckState): void {
     const local = this.localHealth.get(owner)
     if (!local || this.stopped) return
-    const status = this.health_.aggregate(owner)
-    const checks = this.health_.states(owner).map((s) => ({
+    const status = this.checkScheduler.aggregate(owner)
+    const checks = this.checkScheduler.states(owner).map((s) => ({
       name: s.name,
       status: s.status,
       output: s.output.length > GOSSIP_OUTPUT_CHARS ? `${s.output.slice(0, GOSSIP_OUTPUT_CHARS - 1)}…` : s.output,
@@ -328,7 +328,7 @@ export class Agent extends EventEmitter {
   }
 
   private removeInstance(owner: string, service: string, id: string): void {
-    this.health_.remove(owner)
+    this.checkScheduler.remove(owner)
     this.localHealth.delete(owner)
     this.catalog.removeLocal(service, id)
   }
@@ -389,12 +389,12 @@ export class Agent extends EventEmitter {
       if (reg.deregisterCriticalAfter !== undefined) local.deregisterCriticalAfter = reg.deregisterCriticalAfter
       this.localHealth.set(owner, local)
       if (fields.health === 'critical') this.localHealth.get(owner)!.criticalSince = now
-      this.health_.add(owner, reg.checks)
+      this.checkScheduler.add(owner, reg.checks)
     }
     this.pump()
     const report = (status: CheckStatus, note?: string) => {
       if (this.stopped) return
-      if (!this.health_.report(owner, status, note)) {
+      if (!this.checkScheduler.report(owner, status, note)) {
         throw new OptionsError('checks', `instance "${id}" of "${reg.name}" has no ttl check to report to`)
       }
     }
@@ -516,7 +516,7 @@ export class Agent extends EventEmitter {
       }
       this.stopped = true
       for (const b of this.balancers) b.close()
-      await this.health_.close()
+      await this.checkScheduler.close()
       clearInterval(this.catalogTimer)
       clearTimeout(this.timer)
       this.timer = undefined
