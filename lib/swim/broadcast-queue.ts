@@ -74,7 +74,7 @@ export class BroadcastQueue {
    * Takes updates fitting in `budget` bytes, fewest-sent first, counting one
    * transmission for each; items reaching `limit` transmissions leave the queue.
    */
-  take(budget: number, limit: number, minSize: number): Message[] {
+  take(budget: number, limit: number, minSize: number, exclude?: Set<Message>): Message[] {
     const out: Message[] = []
     this.takenBytes = 0
     if (this.byKey.size === 0) return out
@@ -101,12 +101,17 @@ export class BroadcastQueue {
           if (front) bucket.head = i + 1
           continue
         }
+        if (exclude?.has(item.message)) {
+          front = false
+          continue
+        }
         if (item.size > budget) {
           front = false
           if (++skips >= MAX_SKIPS) break
           continue
         }
         out.push(item.message)
+        exclude?.add(item.message)
         budget -= item.size
         bucket.count--
         // negative while in flight between buckets, so the entry left

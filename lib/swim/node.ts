@@ -159,6 +159,8 @@ type TimerKind =
 const MIN_MESSAGE_SIZE = 12
 const MAX_JOIN_RETRY_INTERVAL = 30_000
 const MAX_LEAVE_FANOUT = 5
+/** at most this many packets per gossip target per round, while the queue has more */
+const GOSSIP_BURST = 4
 /** keeps upper-layer keys apart from member names in the broadcast queue */
 const USER_KEY_PREFIX = '\u0001'
 /** how often a joiner re-gossips each record its seed's state gave it */
@@ -873,12 +875,19 @@ export class SwimNode {
     const budget = this.config.packetSize - PACKET_OVERHEAD
     const targets = this.randomGossipTargets(k)
     for (const target of targets) {
-      const messages = this.queue.take(budget, limit, MIN_MESSAGE_SIZE)
-      if (messages.length === 0) return
-      this.counters.gossipPackets++
-      this.counters.packetsOut++
-      this.counters.messagesOut += messages.length
-      this.packets.push({ to: target.address, messages, bytes: PACKET_OVERHEAD + this.queue.takenBytes })
+      // a backlog (a join storm, many registrations at once) drains in a few
+      // packets per target instead of one, each with updates this target has
+      // not had this round: every update still goes out its limited number
+      // of times, only sooner
+      const sent = new Set<Message>()
+      for (let burst = 0; burst < GOSSIP_BURST; burst++) {
+        const messages = this.queue.take(budget, limit, MIN_MESSAGE_SIZE, sent)
+        if (messages.length === 0) break
+        this.counters.gossipPackets++
+        this.counters.packetsOut++
+        this.counters.messagesOut += messages.length
+        this.packets.push({ to: target.address, messages, bytes: PACKET_OVERHEAD + this.queue.takenBytes })
+      }
     }
   }
 
