@@ -879,7 +879,7 @@ export class SwimNode {
       // packets per target instead of one, each with updates this target has
       // not had this round: every update still goes out its limited number
       // of times, only sooner
-      const sent = new Set<Message>()
+      let sent: Set<Message> | undefined
       for (let burst = 0; burst < GOSSIP_BURST; burst++) {
         const messages = this.queue.take(budget, limit, MIN_MESSAGE_SIZE, sent)
         if (messages.length === 0) break
@@ -887,6 +887,11 @@ export class SwimNode {
         this.counters.packetsOut++
         this.counters.messagesOut += messages.length
         this.packets.push({ to: target.address, messages, bytes: PACKET_OVERHEAD + this.queue.takenBytes })
+        // only a backlog needs the bookkeeping of what this target already had
+        if (!sent) {
+          if (this.queue.length <= messages.length) break
+          sent = new Set(messages)
+        }
       }
     }
   }
