@@ -1,5 +1,5 @@
 import type { MemberState } from '../swim/messages.js'
-import { decodeRecords, encodeRecords, keyOf, recordKey, supersedes, toCompact, type InstanceRecord } from './record.js'
+import { canonical, decodeRecords, encodeRecords, keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
 import type { Instance, InstanceStatus } from './types.js'
 
 /**
@@ -147,7 +147,7 @@ export class Catalog {
     let batch: InstanceRecord[] = []
     let size = 2
     for (const r of this.records.values()) {
-      const bytes = Buffer.byteLength(JSON.stringify(toCompact(r))) + 1
+      const bytes = Buffer.byteLength(canonical(r)) + 1
       if (size + bytes > limit && batch.length > 0) {
         pieces.push(framed(encodeRecords(batch)))
         batch = []
@@ -394,7 +394,7 @@ export class Catalog {
 }
 
 function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
-  return JSON.stringify(toCompact(a)) === JSON.stringify(toCompact(b))
+  return canonical(a) === canonical(b)
 }
 
 function framed(body: Uint8Array): Uint8Array {

@@ -45,7 +45,12 @@ export function supersedes(incoming: InstanceRecord, current: InstanceRecord | u
   // break the tie on content so every agent keeps the same one (the owner
   // then overrules both with a higher rev)
   if (incoming.deleted !== current.deleted) return incoming.deleted
-  return JSON.stringify(toCompact(incoming)) > JSON.stringify(toCompact(current))
+  return canonical(incoming) > canonical(current)
+}
+
+/** the record as it travels: one JSON text, the same on every agent (ties, content comparison, sizes) */
+export function canonical(r: InstanceRecord): string {
+  return JSON.stringify(toCompact(r))
 }
 
 // Compact JSON on the wire: short keys keep a typical record near 200 bytes.
