@@ -100,6 +100,14 @@ export interface DependencyGraph {
   cycles: string[][]
 }
 
+/** one of our instances with checks: its removal deadline and when it turned critical */
+interface LocalHealth {
+  service: string
+  id: string
+  deregisterCriticalAfter?: number
+  criticalSince?: number
+}
+
 /** gossiped check outputs are cut to this length; the owner keeps Consul's 4 KB */
 const GOSSIP_OUTPUT_CHARS = 160
 
@@ -144,7 +152,7 @@ export class Agent extends EventEmitter {
   private readonly balancers = new Set<Balancer>()
   private readonly checkScheduler: HealthScheduler
   /** our instances with checks: deregisterCriticalAfter and when they turned critical */
-  private readonly localHealth = new Map<string, { service: string; id: string; deregisterCriticalAfter?: number; criticalSince?: number }>()
+  private readonly localHealth = new Map<string, LocalHealth>()
   /** last status seen per visible instance, to report transitions as health:change */
   private readonly lastStatus = new Map<string, Map<string, { status: InstanceStatus; node: string; id: string }>>()
   /** seeds to retry when every peer is gone */
@@ -385,10 +393,10 @@ export class Agent extends EventEmitter {
     this.catalog.putLocal(fields, reg.ttl)
     const owner = recordKey(this.name, reg.name, id)
     if (reg.checks.length > 0) {
-      const local: { service: string; id: string; deregisterCriticalAfter?: number } = { service: reg.name, id }
+      const local: LocalHealth = { service: reg.name, id }
       if (reg.deregisterCriticalAfter !== undefined) local.deregisterCriticalAfter = reg.deregisterCriticalAfter
+      if (fields.health === 'critical') local.criticalSince = now
       this.localHealth.set(owner, local)
-      if (fields.health === 'critical') this.localHealth.get(owner)!.criticalSince = now
       this.checkScheduler.add(owner, reg.checks)
     }
     this.pump()
