@@ -43,6 +43,13 @@ export interface AliveMessage {
   address: string
   incarnation: number
   meta: Record<string, string>
+  /** the member's stream-plane address (a libp2p multiaddr with /p2p/), when it runs one */
+  stream?: string
+  /**
+   * set when the meta is too large to piggyback: `meta` is then empty on the
+   * wire and peers fetch the real one over the stream plane by this digest
+   */
+  metaDigest?: string
 }
 
 export interface SuspectMessage {
@@ -83,6 +90,13 @@ export interface StateMessage {
   incarnation: number
   state: MemberState
   meta: Record<string, string>
+  /** the member's stream-plane address (a libp2p multiaddr with /p2p/), when it runs one */
+  stream?: string
+  /**
+   * set when the meta is too large to piggyback: `meta` is then empty on the
+   * wire and peers fetch the real one over the stream plane by this digest
+   */
+  metaDigest?: string
 }
 
 /**

@@ -19,6 +19,7 @@ import { Rng } from './rng.js'
 import { Suspicion } from './suspicion.js'
 import { TimerQueue, type Timer } from './timer-queue.js'
 import { encodedSize, PACKET_OVERHEAD } from '../wire/codec.js'
+import { metaBytes, metaDigest } from './meta-digest.js'
 
 /**
  * SWIM with Lifeguard, as a pure state machine (the shape of quinn-proto):
@@ -39,6 +40,10 @@ export interface MemberView {
   stateChangedAt: number
   /** last direct probe round-trip time in ms, when one was measured */
   rtt?: number
+  /** its stream-plane address, when it runs one */
+  stream?: string
+  /** its meta is too large to piggyback and has not been fetched yet */
+  metaPending?: boolean
 }
 
 export type MemberEventType = 'join' | 'update' | 'suspect' | 'alive' | 'failed' | 'leave' | 'reap'
@@ -62,6 +67,25 @@ export interface SwimDelegate {
   mergeState(payload: Uint8Array, from: string): void
 }
 
+/**
+ * Work for the stream plane, which the driver does asynchronously and
+ * reports back: `handleStreamState`, `handleStreamAck`, `supplyMeta`, or
+ * `handleStreamFailure` when it could not.
+ */
+export type StreamRequest =
+  /** exchange full states with the member at `address` (`stream`, or the seed's address by convention) */
+  | { kind: 'push-pull'; id: number; address: string; stream?: string; join?: number }
+  /** direct and indirect probes failed: try the target over the stream plane before the round ends */
+  | { kind: 'probe'; id: number; target: string; stream: string; timeoutMs: number }
+  /** a member's meta is known only by its digest: fetch it */
+  | { kind: 'fetch-meta'; id: number; name: string; digest: string; stream?: string }
+
+/** A full state as push-pull over the stream plane carries it: full meta inline. */
+export interface StreamState {
+  members: StateMessage[]
+  user: Uint8Array[]
+}
+
 export interface Outgoing {
   to: string
   messages: Message[]
@@ -79,6 +103,10 @@ export interface SwimNodeInit {
   now: number
   /** starting incarnation (a restarted node may pass a remembered one) */
   incarnation?: number
+  /** our stream-plane address: push-pull, fallback probes and meta fetches then go over streams */
+  stream?: string
+  /** meta above this many bytes is gossiped by digest and fetched over streams (default 1024) */
+  inlineMetaMax?: number
 }
 
 export interface SwimCounters {
@@ -96,6 +124,11 @@ export interface SwimCounters {
   syncResponses: number
   misdirectedPings: number
   addressConflicts: number
+  /** probes that failed over UDP but reached the target over the stream plane */
+  streamProbeRescues: number
+  streamSyncs: number
+  streamFailures: number
+  metaFetches: number
   packetsOut: number
   messagesOut: number
   messagesIn: number
@@ -107,6 +140,11 @@ interface Member {
   incarnation: number
   state: MemberState
   meta: Record<string, string>
+  /** set when meta is too large to piggyback: gossip carries this instead */
+  metaDigest?: string
+  /** we know the digest of its meta but not the meta itself yet */
+  metaPending?: boolean
+  stream?: string
   stateChangedAt: number
   rtt?: number
   suspicion?: Suspicion
@@ -157,6 +195,8 @@ type TimerKind =
   | 'post-join-sync'
 
 const MIN_MESSAGE_SIZE = 12
+/** memberlist caps meta at 512 bytes; we piggyback up to this and send larger by digest */
+const DEFAULT_INLINE_META_MAX = 1024
 const MAX_JOIN_RETRY_INTERVAL = 30_000
 const MAX_LEAVE_FANOUT = 5
 /** at most this many packets per gossip target per round, while the queue has more */
@@ -186,6 +226,10 @@ export class SwimNode {
     syncResponses: 0,
     misdirectedPings: 0,
     addressConflicts: 0,
+    streamProbeRescues: 0,
+    streamSyncs: 0,
+    streamFailures: 0,
+    metaFetches: 0,
     packetsOut: 0,
     messagesOut: 0,
     messagesIn: 0,
@@ -213,6 +257,10 @@ export class SwimNode {
   private quietMerge = false
   private started = false
   private packets: Outgoing[] = []
+  private streamRequests: StreamRequest[] = []
+  /** stream push-pulls in flight, by request id */
+  private readonly pendingStreams = new Map<number, StreamRequest>()
+  private readonly inlineMetaMax: number
   private delegate: SwimDelegate | undefined
   private events: SwimEvent[] = []
 
@@ -222,16 +270,19 @@ export class SwimNode {
     this.now = init.now
     this.rng = new Rng(init.seed)
     this.awareness = new Awareness(init.config.awarenessMaxMultiplier)
+    this.inlineMetaMax = init.inlineMetaMax ?? DEFAULT_INLINE_META_MAX
     this.self = {
       name: init.name,
       address: init.address,
       incarnation: init.incarnation ?? 0,
       state: 'alive',
-      meta: { ...(init.meta ?? {}) },
+      meta: {},
       stateChangedAt: init.now,
       liveIndex: -1,
       inProbeOrder: false,
     }
+    if (init.stream !== undefined) this.self.stream = init.stream
+    this.setOwnMeta(init.meta ?? {})
     this.members.set(this.name, this.self)
     // random initial sequence so restarted nodes do not reuse recent numbers
     this.seq = this.rng.u32()
@@ -393,10 +444,16 @@ export class SwimNode {
   updateMeta(now: number, meta: Record<string, string>): void {
     this.now = now
     const self = this.self
-    self.meta = { ...meta }
+    this.setOwnMeta(meta)
     self.incarnation++
     this.enqueue(self.name, this.aliveOf(self))
     this.emit('update', self)
+  }
+
+  private setOwnMeta(meta: Record<string, string>): void {
+    this.self.meta = { ...meta }
+    if (metaBytes(meta) > this.inlineMetaMax) this.self.metaDigest = metaDigest(meta)
+    else delete this.self.metaDigest
   }
 
   setDelegate(delegate: SwimDelegate): void {
@@ -413,6 +470,85 @@ export class SwimNode {
       throw new RangeError(`an update of ${payload.length} bytes does not fit a ${this.config.packetSize}-byte datagram`)
     }
     this.enqueue(USER_KEY_PREFIX + key, message, undefined, vital)
+  }
+
+  // ------------------------------------------------------- stream plane
+
+  takeStreamRequests(): StreamRequest[] {
+    const out = this.streamRequests
+    this.streamRequests = []
+    return out
+  }
+
+  /** our full state for a stream push-pull: every member with its full meta, and the delegate's pieces */
+  exportState(): StreamState {
+    const members = [this.stateOfMember(this.self, true)]
+    for (const m of this.members.values()) if (m !== this.self) members.push(this.stateOfMember(m, true))
+    return { members, user: this.delegate ? this.delegate.localState() : [] }
+  }
+
+  /**
+   * A peer's full state that arrived over the stream plane, either as its
+   * request (answer with `exportState()` afterwards, so the answer holds any
+   * refutation it provoked) or as the answer to our `request`.
+   */
+  mergeStreamState(now: number, from: string, state: StreamState, request?: StreamRequest): void {
+    this.now = now
+    const pending = request !== undefined && this.pendingStreams.get(request.id) === request
+    if (request !== undefined) this.pendingStreams.delete(request.id)
+    const join = pending && request.kind === 'push-pull' ? request.join : undefined
+    // a seed's answer to our join is echoed only a little (as over datagrams)
+    this.quietMerge = join !== undefined
+    // a self-sync (a seed list naming our own address) teaches nothing
+    if (state.members[0]?.name !== this.name) {
+      for (const record of state.members) this.mergeState(record)
+      for (const piece of state.user) this.delegate?.mergeState(piece, from)
+    }
+    this.quietMerge = false
+    if (join !== undefined) this.joinAnswered(join, from)
+  }
+
+  /** the stream plane could not do `request`: a push-pull falls back to datagrams */
+  handleStreamFailure(now: number, request: StreamRequest): void {
+    this.now = now
+    this.counters.streamFailures++
+    if (this.pendingStreams.get(request.id) !== request) return
+    this.pendingStreams.delete(request.id)
+    if (request.kind === 'push-pull' && request.join === undefined && !this.left) {
+      this.sendState(request.address, this.nextSeq(), 'request', false)
+    }
+  }
+
+  /** the target of fallback probe `id` answered over the stream plane */
+  handleStreamAck(now: number, id: number): void {
+    this.now = now
+    const probe = this.probe
+    if (!probe || probe.seq !== id || probe.acked) return
+    probe.acked = true
+    this.counters.streamProbeRescues++
+    this.timers.cancel(probe.indirectTimer)
+  }
+
+  /** a fetched meta for `name`: taken if it matches the digest we are waiting for */
+  supplyMeta(now: number, name: string, meta: Record<string, string>): boolean {
+    this.now = now
+    const member = this.members.get(name)
+    if (!member || !member.metaPending || member.metaDigest !== metaDigest(meta)) return false
+    this.takeMeta(member, member.metaDigest, meta)
+    this.emit('update', member)
+    return true
+  }
+
+  /** our own alive record as gossip carries it (meta by digest when large) */
+  selfAlive(): AliveMessage {
+    return this.aliveOf(this.self)
+  }
+
+  /** the full meta of `name` if we hold the content named by `digest` (to serve a fetch) */
+  metaOf(name: string, digest: string): Record<string, string> | undefined {
+    const member = this.members.get(name)
+    if (!member || member.metaPending || member.metaDigest !== digest) return undefined
+    return member.meta
   }
 
   /** largest payload `broadcast` and `localState` pieces may have */
@@ -556,6 +692,11 @@ export class SwimNode {
       this.counters.indirectProbes++
       this.send(helper.address, [req])
     }
+    // memberlist's TCP fallback: a host whose UDP is blocked is not dead
+    if (this.self.stream !== undefined && target.stream !== undefined) {
+      const timeoutMs = this.awareness.scale(this.config.probeInterval) - this.awareness.scale(this.config.probeTimeout)
+      this.streamRequests.push({ kind: 'probe', id: probe.seq, target: target.name, stream: target.stream, timeoutMs })
+    }
   }
 
   private concludeProbe(probe: Probe): void {
@@ -648,8 +789,13 @@ export class SwimNode {
 
   // ------------------------------------------------------- membership merge
 
-  private onAlive(m: AliveMessage): void {
-    if (this.left && m.name === this.name) return
+  private onAlive(received: AliveMessage): void {
+    if (this.left && received.name === this.name) return
+    // a large meta that came inline (from a stream state) is passed on by digest
+    const m = received.metaDigest === undefined && metaBytes(received.meta) > this.inlineMetaMax
+      ? { ...received, meta: {}, metaDigest: metaDigest(received.meta) }
+      : received
+    const fullMeta = received.metaDigest === undefined ? received.meta : undefined
     let member = this.members.get(m.name)
     const isSelf = m.name === this.name
     let isNew = false
@@ -660,7 +806,7 @@ export class SwimNode {
         address: m.address,
         incarnation: m.incarnation,
         state: 'dead',
-        meta: m.meta,
+        meta: {},
         stateChangedAt: this.now,
         liveIndex: -1,
         inProbeOrder: false,
@@ -678,27 +824,62 @@ export class SwimNode {
     }
     if (isSelf) {
       if (m.incarnation < member.incarnation) return
-      if (m.incarnation === member.incarnation && m.address === member.address && sameMeta(m.meta, member.meta)) return
+      if (m.incarnation === member.incarnation && m.address === member.address && m.stream === member.stream && sameRecordMeta(m, member)) return
       // someone holds a different or newer story about us: out-vote it
       this.refute(m.incarnation)
       return
     }
-    if (!isNew && !movedAddress && m.incarnation <= member.incarnation) return
+    if (!isNew && !movedAddress && m.incarnation <= member.incarnation) {
+      // a full state may bring the large meta we know only by digest
+      if (fullMeta && member.metaPending && m.incarnation === member.incarnation && m.metaDigest === member.metaDigest) {
+        this.takeMeta(member, m.metaDigest, fullMeta)
+        this.emit('update', member)
+      }
+      return
+    }
 
     this.clearSuspicion(member)
     const oldState = isNew ? undefined : member.state
-    const metaChanged = !sameMeta(member.meta, m.meta)
+    const metaChanged = this.takeMeta(member, m.metaDigest, fullMeta)
     if (this.quietMerge) this.enqueue(m.name, m, JOIN_ECHO_TRANSMITS)
     // a refutation that misses a suspecting member gets it declared dead:
     // those who suspected it pass the refutation on twice as often
     else this.enqueue(m.name, m, undefined, oldState === 'suspect')
     member.incarnation = m.incarnation
-    member.meta = m.meta
     member.address = m.address
+    if (m.stream !== undefined) member.stream = m.stream
+    else delete member.stream
     if (member.state !== 'alive') this.setState(member, 'alive')
     if (oldState === undefined || oldState === 'dead' || oldState === 'left') this.emit('join', member)
     else if (oldState === 'suspect') this.emit('alive', member)
     else if (metaChanged) this.emit('update', member)
+  }
+
+  /**
+   * Adopts a record's meta: inline, or by digest (then fetched unless we
+   * already hold that content). Returns whether the visible meta changed.
+   */
+  private takeMeta(member: Member, digest: string | undefined, full: Record<string, string> | undefined): boolean {
+    if (full !== undefined) {
+      const changed = !sameMeta(member.meta, full)
+      member.meta = full
+      member.metaPending = false
+      if (metaBytes(full) > this.inlineMetaMax) member.metaDigest = digest ?? metaDigest(full)
+      else delete member.metaDigest
+      return changed
+    }
+    if (member.metaDigest === digest && !member.metaPending) return false
+    member.metaDigest = digest
+    member.metaPending = true
+    this.requestMeta(member)
+    return false
+  }
+
+  private requestMeta(member: Member): void {
+    const request: StreamRequest = { kind: 'fetch-meta', id: this.nextSeq(), name: member.name, digest: member.metaDigest! }
+    if (member.stream !== undefined) request.stream = member.stream
+    this.counters.metaFetches++
+    this.streamRequests.push(request)
   }
 
   private onSuspect(m: SuspectMessage): void {
@@ -948,6 +1129,9 @@ export class SwimNode {
   private sendJoin(attempt: JoinAttempt): void {
     for (const seed of attempt.seeds) {
       if (seed === this.self.address) continue
+      // both ways at once: the stream plane carries large state and says
+      // why it refused us; datagrams reach a seed that has no stream plane
+      if (this.self.stream !== undefined) this.requestStream({ kind: 'push-pull', id: this.nextSeq(), address: seed, join: attempt.seq })
       this.sendState(seed, attempt.seq, 'request', true)
     }
     attempt.timer = this.timers.add(this.now + attempt.interval, 'join-retry', attempt)
@@ -962,7 +1146,22 @@ export class SwimNode {
   private pushPull(): void {
     if (this.left) return
     const [peer] = this.randomLive(1, undefined, true)
-    if (peer) this.sendState(peer.address, this.nextSeq(), 'request', false)
+    if (peer) this.syncWith(peer)
+  }
+
+  /** full-state exchange: over the stream plane when both ends have one, else by datagrams */
+  private syncWith(peer: Member): void {
+    if (this.self.stream !== undefined && peer.stream !== undefined) {
+      this.requestStream({ kind: 'push-pull', id: this.nextSeq(), address: peer.address, stream: peer.stream })
+    } else {
+      this.sendState(peer.address, this.nextSeq(), 'request', false)
+    }
+  }
+
+  private requestStream(request: StreamRequest): void {
+    this.counters.streamSyncs += request.kind === 'push-pull' ? 1 : 0
+    this.pendingStreams.set(request.id, request)
+    this.streamRequests.push(request)
   }
 
   /** Serf's reconnect: sometimes sync with a failed member, so partitions heal */
@@ -974,8 +1173,7 @@ export class SwimNode {
     // the more of the cluster looks failed, the more often we try
     const probability = failed.length / Math.max(1, this.liveCount)
     if (this.rng.float() > probability) return
-    const target = failed[this.rng.int(failed.length)]!
-    this.sendState(target.address, this.nextSeq(), 'request', false)
+    this.syncWith(failed[this.rng.int(failed.length)]!)
   }
 
   /** our whole member table as sync packets, each within one datagram */
@@ -1001,17 +1199,7 @@ export class SwimNode {
     }
     // self first, so a lost later part still introduces us
     const ordered = [this.self, ...[...this.members.values()].filter((m) => m !== this.self)]
-    for (const m of ordered) {
-      const record: StateMessage = {
-        type: 'state',
-        name: m.name,
-        address: m.address,
-        incarnation: m.incarnation,
-        state: m.state,
-        meta: m.meta,
-      }
-      add(record)
-    }
+    for (const m of ordered) add(this.stateOfMember(m, false))
     if (this.delegate) {
       for (const payload of this.delegate.localState()) add({ type: 'user-state', payload })
     }
@@ -1027,9 +1215,13 @@ export class SwimNode {
 
   private mergeState(s: StateMessage): void {
     switch (s.state) {
-      case 'alive':
-        this.onAlive({ type: 'alive', name: s.name, address: s.address, incarnation: s.incarnation, meta: s.meta })
+      case 'alive': {
+        const alive: AliveMessage = { type: 'alive', name: s.name, address: s.address, incarnation: s.incarnation, meta: s.meta }
+        if (s.stream !== undefined) alive.stream = s.stream
+        if (s.metaDigest !== undefined) alive.metaDigest = s.metaDigest
+        this.onAlive(alive)
         break
+      }
       case 'suspect':
       case 'dead':
         // a member we never knew (or already reaped) is not learnt from its
@@ -1052,11 +1244,14 @@ export class SwimNode {
       if (m.part === 0 && !this.left) this.sendState(from, m.seq, 'response', m.join)
       return
     }
-    if (!m.join) return
-    const attempt = this.joins.get(m.seq)
+    if (m.join) this.joinAnswered(m.seq, from)
+  }
+
+  private joinAnswered(seq: number, from: string): void {
+    const attempt = this.joins.get(seq)
     if (!attempt) return
-    this.cancelJoin(m.seq)
-    this.events.push({ type: 'joined', seq: m.seq, from })
+    this.cancelJoin(seq)
+    this.events.push({ type: 'joined', seq, from })
     // our seed's state was a snapshot: members joining at the same moment are
     // missing from it. One early anti-entropy round with a random member
     // fills that gap long before the periodic push-pull would
@@ -1098,7 +1293,19 @@ export class SwimNode {
   }
 
   private aliveOf(m: Member): AliveMessage {
-    return { type: 'alive', name: m.name, address: m.address, incarnation: m.incarnation, meta: m.meta }
+    return { type: 'alive', name: m.name, address: m.address, incarnation: m.incarnation, ...this.recordTail(m, false) }
+  }
+
+  /** meta (or its digest, when large and `full` is not asked for) and stream address of a record */
+  private recordTail(m: Member, full: boolean): { meta: Record<string, string>; metaDigest?: string; stream?: string } {
+    const tail: { meta: Record<string, string>; metaDigest?: string; stream?: string } =
+      m.metaDigest !== undefined && (!full || m.metaPending) ? { meta: {}, metaDigest: m.metaDigest } : { meta: m.meta }
+    if (m.stream !== undefined) tail.stream = m.stream
+    return tail
+  }
+
+  private stateOfMember(m: Member, full: boolean): StateMessage {
+    return { type: 'state', name: m.name, address: m.address, incarnation: m.incarnation, state: m.state, ...this.recordTail(m, full) }
   }
 
   private emit(type: MemberEventType, member: Member): void {
@@ -1116,7 +1323,14 @@ function view(m: Member): MemberView {
     stateChangedAt: m.stateChangedAt,
   }
   if (m.rtt !== undefined) v.rtt = m.rtt
+  if (m.stream !== undefined) v.stream = m.stream
+  if (m.metaPending) v.metaPending = true
   return v
+}
+
+function sameRecordMeta(m: AliveMessage, member: Member): boolean {
+  if (m.metaDigest !== undefined || member.metaDigest !== undefined) return m.metaDigest === member.metaDigest
+  return sameMeta(m.meta, member.meta)
 }
 
 function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean {

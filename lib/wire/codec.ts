@@ -128,6 +128,22 @@ function badString (field: string, bytes: number): never {
     : `${bytes} UTF-8 bytes exceed the limit of ${U16_MAX}`)
 }
 
+/**
+ * The optional member-record extension after an alive's or state's meta:
+ * flags u8 (EXT_STREAM, EXT_META_DIGEST) then each flagged string in that
+ * order. Absent entirely when no flag is set, so plain records keep their size.
+ */
+const EXT_STREAM = 0x01
+const EXT_META_DIGEST = 0x02
+
+function extSize (m: { stream?: string; metaDigest?: string }, type: string): number {
+  if (m.stream === undefined && m.metaDigest === undefined) return 0
+  let size = 1
+  if (m.stream !== undefined) size += strSize(m.stream, `${type}.stream`)
+  if (m.metaDigest !== undefined) size += strSize(m.metaDigest, `${type}.metaDigest`)
+  return size
+}
+
 /** Size of a string field: u16 length prefix + UTF-8 bytes. */
 function strSize (s: string, field: string): number {
   if (typeof s !== 'string') fail(field, `expected a string, got ${typeof s}`)
@@ -212,7 +228,8 @@ export function encodedSize (message: Message): number {
         strSize(message.name, 'alive.name') +
         strSize(message.address, 'alive.address') +
         4 +
-        metaSize(message.meta, 'alive.meta')
+        metaSize(message.meta, 'alive.meta') +
+        extSize(message, 'alive')
       break
     case 'suspect':
       checkU32(message.incarnation, 'suspect.incarnation')
@@ -237,7 +254,8 @@ export function encodedSize (message: Message): number {
         strSize(message.name, 'state.name') +
         strSize(message.address, 'state.address') +
         4 + 1 +
-        metaSize(message.meta, 'state.meta')
+        metaSize(message.meta, 'state.meta') +
+        extSize(message, 'state')
       break
     case 'user':
     case 'user-state':
@@ -309,6 +327,14 @@ function putMeta (out: Uint8Array, pos: number, meta: Record<string, string>): n
   return pos
 }
 
+function putExt (out: Uint8Array, pos: number, m: { stream?: string; metaDigest?: string }): number {
+  if (m.stream === undefined && m.metaDigest === undefined) return pos
+  out[pos++] = (m.stream !== undefined ? EXT_STREAM : 0) | (m.metaDigest !== undefined ? EXT_META_DIGEST : 0)
+  if (m.stream !== undefined) pos = putStr(out, pos, m.stream)
+  if (m.metaDigest !== undefined) pos = putStr(out, pos, m.metaDigest)
+  return pos
+}
+
 /** Writes one message (u16 length + body) at `pos`; returns the position after it. */
 function putMessage (out: Uint8Array, pos: number, m: Message): number {
   const lengthAt = pos
@@ -344,6 +370,7 @@ function putMessage (out: Uint8Array, pos: number, m: Message): number {
       pos = putStr(out, pos, m.address)
       pos = putU32(out, pos, m.incarnation)
       pos = putMeta(out, pos, m.meta)
+      pos = putExt(out, pos, m)
       break
     case 'suspect':
       out[pos++] = TAG_SUSPECT
@@ -371,6 +398,7 @@ function putMessage (out: Uint8Array, pos: number, m: Message): number {
       pos = putU32(out, pos, m.incarnation)
       out[pos++] = STATE_CODE[m.state]
       pos = putMeta(out, pos, m.meta)
+      pos = putExt(out, pos, m)
       break
     case 'user':
     case 'user-state':
@@ -482,6 +510,19 @@ class Reader {
     return utf8.decode(d.subarray(start, end))
   }
 
+  /** the optional record extension: present only if bytes remain in the message */
+  ext (): { stream?: string; metaDigest?: string } {
+    if (this.pos >= this.end) return {}
+    const flags = this.u8('extension flags')
+    if ((flags & ~(EXT_STREAM | EXT_META_DIGEST)) !== 0 || flags === 0) {
+      throw new WireError('malformed', `${this.where()}: bad extension flags 0x${flags.toString(16)}`)
+    }
+    const out: { stream?: string; metaDigest?: string } = {}
+    if ((flags & EXT_STREAM) !== 0) out.stream = this.str('stream')
+    if ((flags & EXT_META_DIGEST) !== 0) out.metaDigest = this.str('metaDigest')
+    return out
+  }
+
   meta (what: string): Record<string, string> {
     const n = this.u16(what)
     const meta: Record<string, string> = {}
@@ -554,6 +595,7 @@ function readMessage (r: Reader, index: number): Message {
         address: r.str('address'),
         incarnation: r.u32('incarnation'),
         meta: r.meta('meta'),
+        ...r.ext(),
       }
     case TAG_SUSPECT:
       r.type = 'suspect'
@@ -586,6 +628,7 @@ function readMessage (r: Reader, index: number): Message {
         incarnation: r.u32('incarnation'),
         state: r.state(),
         meta: r.meta('meta'),
+        ...r.ext(),
       }
     case TAG_USER:
       r.type = 'user'
