@@ -5,6 +5,13 @@ import { hostname, networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { checkMeta, checkSeed, resolveOptions, type AgentOptions, type ResolvedOptions } from './options.js'
+import { envelopeOverhead, unwrap, wrap, type EnvelopeDropReason, type EnvelopeOptions } from './wire/envelope.js'
+import type { Keyring } from './wire/keyring.js'
+import { encodeStateFrame } from './wire/state-frame.js'
+import { createStreamPlane, type StreamPlane } from './transport/stream-plane.js'
+import { StreamDriver, type StreamDriverStats } from './stream-driver.js'
+import { clusterAuth } from './cluster-auth.js'
+import { UserEvents, type EventHandler, type UserEvent, type UserEventStats } from './events/user-events.js'
 import { JoinError, OptionsError, StoppedError } from './errors.js'
 import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
 import type { MemberState } from './swim/messages.js'
@@ -49,11 +56,37 @@ export interface AgentMetrics {
   bytesIn: number
   packetsOut: number
   bytesOut: number
-  /** datagrams dropped because they did not decode, by reason */
-  dropped: Record<WireErrorKind, number>
+  /** datagrams dropped, by reason: did not decode, or failed the envelope (label, key, plaintext) */
+  dropped: Record<DropReason, number>
   /** packets the core could not be built or processed: always 0 unless shoal has a bug */
   internalErrors: number
   catalog: CatalogStats & { records: number }
+  /** the stream plane's work, when it runs */
+  stream?: StreamDriverStats & { peers: number; authFailures: number; rejectedStreams: number }
+  events: UserEventStats
+}
+
+type DropReason = WireErrorKind | EnvelopeDropReason
+
+/** `agent.events`: user events over the broadcast plane, as Serf's. */
+export interface AgentEvents {
+  /** to every subscriber of `name` on every agent, this one included; no peers is not an error */
+  publish(name: string, payload: Uint8Array | string | object): Promise<UserEvent>
+  /** `name` '*' receives every event; returns the unsubscribe function */
+  subscribe<T = unknown>(name: string, handler: EventHandler<T>): () => void
+  /** the Lamport clock: the next publish gets this time */
+  readonly time: number
+}
+
+/** `agent.keyring`: rotation without downtime (install on all, use, remove the old). */
+export interface AgentKeyring {
+  /** adds a key (base64 of 32 bytes) that opens packets; idempotent */
+  install(key: string): void
+  /** makes an installed key the one that seals */
+  use(key: string): void
+  /** removes a key; the primary cannot be removed */
+  remove(key: string): void
+  list(): { keys: string[]; primary: string }
 }
 
 /** What `agent.register()` returns: a handle on one registered instance. */
@@ -135,6 +168,8 @@ export interface Agent {
 
 /** how often TTL leases and tombstones are checked */
 const CATALOG_TICK_MS = 250
+/** the broadcast plane's connections are topped up every this many catalog ticks */
+const UPKEEP_EVERY_TICKS = 8
 
 /**
  * One member of the mesh: drives the pure SWIM core with a real UDP socket,
@@ -160,12 +195,19 @@ export class Agent extends EventEmitter {
   private aloneSince: number | undefined
   private aloneJoin: number | undefined
   private readonly catalogTimer: NodeJS.Timeout
+  private catalogTicks = 0
   private readonly transport: UdpTransport
+  private readonly plane: StreamPlane | undefined
+  private readonly driver: StreamDriver | undefined
+  private readonly envelope: EnvelopeOptions
+  private readonly userEvents: UserEvents
+  /** @internal fault injection for specs: true drops the datagram */
+  private datagramFilter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined
   private readonly options: ResolvedOptions
   private readonly started = performance.now()
   private timer: NodeJS.Timeout | undefined
   private timerAt = Infinity
-  private readonly pendingJoins = new Map<number, (from: string) => void>()
+  private readonly pendingJoins = new Map<number, { resolve(from: string): void; reject(err: Error): void }>()
   private stopping: Promise<void> | undefined
   private stopped = false
   private readonly stats = {
@@ -183,24 +225,54 @@ export class Agent extends EventEmitter {
       oversized: 0,
       'unknown-type': 0,
       malformed: 0,
-    } as Record<WireErrorKind, number>,
+      label: 0,
+      decrypt: 0,
+      plaintext: 0,
+    } as Record<DropReason, number>,
   }
 
   /** @internal use createAgent() */
-  constructor(options: ResolvedOptions, transport: UdpTransport, name: string, address: string) {
+  constructor(options: ResolvedOptions, transport: UdpTransport, plane: StreamPlane | undefined, name: string, address: string) {
     super()
     this.options = options
     this.transport = transport
+    this.plane = plane
     this.name = name
     this.address = address
+    this.envelope = {
+      label: options.cluster,
+      verifyIncoming: options.encryption.verifyIncoming,
+      verifyOutgoing: options.encryption.verifyOutgoing,
+      ...(options.keyring ? { keyring: options.keyring } : {}),
+    }
     this.core = new SwimNode({
       name,
       address,
       meta: options.meta,
-      config: options.swim,
+      // the envelope (label, seal) comes out of each datagram's budget
+      config: { ...options.swim, packetSize: options.swim.packetSize - envelopeOverhead(this.envelope) },
       seed: options.randomSeed ?? randomInt(0, 2 ** 32),
       now: this.now(),
+      ...(plane ? { stream: plane.addr } : {}),
     })
+    if (plane) {
+      this.driver = new StreamDriver({
+        core: this.core,
+        plane,
+        now: () => this.now(),
+        pump: () => this.pump(),
+        onJoinRefused: (seq, seed, reason) => this.joinRefused(seq, seed, reason),
+      })
+      plane.subscribe('members', (data) => this.onMemberAnnouncement(data))
+    }
+    this.userEvents = new UserEvents(
+      name,
+      plane && {
+        publish: (data) => plane.publish('events', data),
+        subscribe: (handler) => plane.subscribe('events', (data) => handler(data)),
+      },
+      this.sealer('event'),
+    )
     this.catalog = new Catalog({
       self: name,
       memberState: (node) => this.core.stateOf(node),
@@ -223,10 +295,90 @@ export class Agent extends EventEmitter {
       this.catalog.tick()
       this.deregisterLongCritical()
       this.retrySeedsWhenAlone()
+      if (this.catalogTicks++ % UPKEEP_EVERY_TICKS === 0) this.driver?.upkeep()
       this.pump()
     }, CATALOG_TICK_MS)
     this.catalogTimer.unref()
     this.pump()
+  }
+
+  // --------------------------------------------------------------- events
+
+  /** User events over the broadcast plane (gossipsub): publish and subscribe by name. */
+  get events(): AgentEvents {
+    const events = this.userEvents
+    return {
+      publish: (name, payload) => {
+        this.assertRunning('events.publish')
+        return events.publish(name, payload)
+      },
+      subscribe: (name, handler) => events.subscribe(name, handler),
+      get time() {
+        return events.time
+      },
+    }
+  }
+
+  /** The keyring that seals datagrams and events and admits peers to the stream plane. */
+  get keyring(): AgentKeyring {
+    const ring = (): Keyring => {
+      if (!this.options.keyring) throw new OptionsError('keyring', 'this agent was created without a keyring; encryption cannot be turned on while it runs')
+      return this.options.keyring
+    }
+    return {
+      install: (key) => ring().install(key),
+      use: (key) => ring().use(key),
+      remove: (key) => ring().remove(key),
+      list: () => ring().list(),
+    }
+  }
+
+  /** seals with the keyring (bound to the label and `purpose`), when there is one */
+  private sealer(purpose: string): { seal(d: Uint8Array): Uint8Array; open(d: Uint8Array): Uint8Array | undefined } | undefined {
+    const keyring = this.options.keyring
+    if (!keyring) return undefined
+    const aad = new TextEncoder().encode(`${this.options.cluster}\u0000${purpose}`)
+    const { verifyIncoming, verifyOutgoing } = this.options.encryption
+    return {
+      seal: (d) => (verifyOutgoing ? keyring.seal(d, aad) : d),
+      open: (d) => keyring.open(d, aad) ?? (verifyIncoming ? undefined : d),
+    }
+  }
+
+  /** a member too large to piggyback announced its new record on the broadcast plane */
+  private onMemberAnnouncement(data: Uint8Array): void {
+    if (this.stopped) return
+    const sealer = this.sealer('members')
+    const opened = sealer ? sealer.open(data) : data
+    const decoded = opened && decodePacket(opened)
+    if (!decoded || !decoded.ok || decoded.messages.some((m) => m.type !== 'alive')) {
+      this.stats.dropped.malformed++
+      return
+    }
+    this.core.handlePacket(this.now(), 'broadcast', decoded.messages)
+    this.pump()
+  }
+
+  private announceSelf(): void {
+    if (!this.plane) return
+    const sealer = this.sealer('members')
+    const packet = encodePacket([this.core.selfAlive()])
+    this.plane.publish('members', sealer ? sealer.seal(packet) : packet).catch(() => {
+      this.stats.internalErrors++
+    })
+  }
+
+  private joinRefused(seq: number, seed: string, reason: string): void {
+    const pending = this.pendingJoins.get(seq)
+    if (!pending) return
+    this.pendingJoins.delete(seq)
+    this.core.cancelJoin(seq)
+    pending.reject(new JoinError(`join refused by ${seed}: ${reason}`, [seed]))
+  }
+
+  /** @internal fault injection for specs: `filter` returns true to drop a datagram to or from `peer` */
+  setDatagramFilter(filter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined): void {
+    this.datagramFilter = filter
   }
 
   // ------------------------------------------------------------- services
@@ -484,15 +636,23 @@ export class Agent extends EventEmitter {
     const timeout = this.options.joinTimeout
     return new Promise<string>((resolve, reject) => {
       const seq = this.core.join(this.now(), resolved)
+      const hint = this.options.keyring || this.options.cluster ? ' (or none accepted our key and cluster label)' : ''
       const timer = setTimeout(() => {
         this.pendingJoins.delete(seq)
         this.core.cancelJoin(seq)
         this.pump()
-        reject(new JoinError(`join failed: no seed answered within ${timeout} ms (tried ${seeds.join(', ')})`, seeds))
+        reject(new JoinError(`join failed: no seed answered within ${timeout} ms${hint} (tried ${seeds.join(', ')})`, seeds))
       }, timeout)
-      this.pendingJoins.set(seq, (from) => {
-        clearTimeout(timer)
-        resolve(from)
+      this.pendingJoins.set(seq, {
+        resolve: (from) => {
+          clearTimeout(timer)
+          resolve(from)
+        },
+        reject: (err) => {
+          clearTimeout(timer)
+          this.pump()
+          reject(err)
+        },
       })
       this.pump()
     })
@@ -500,9 +660,21 @@ export class Agent extends EventEmitter {
 
   async updateMeta(meta: Record<string, string>): Promise<void> {
     this.assertRunning('updateMeta')
-    const checked = checkMeta('meta', meta)
+    const checked = checkMeta('meta', meta, this.plane !== undefined)
+    if (this.plane) this.checkStateBound(checked)
     this.core.updateMeta(this.now(), checked)
+    if (this.core.selfAlive().metaDigest !== undefined) this.announceSelf()
     this.pump()
+  }
+
+  /** our full state must fit one push-pull message, or no peer could sync with us */
+  private checkStateBound(meta: Record<string, string>): void {
+    const state = this.core.exportState()
+    state.members[0] = { ...state.members[0]!, meta }
+    const size = encodeStateFrame(state).length
+    if (size > this.options.maxStateBytes) {
+      throw new OptionsError('meta', `would make our full state ${size} bytes, above maxStateBytes (${this.options.maxStateBytes})`)
+    }
   }
 
   /** Graceful leave: peers see this member as `left`. The agent keeps its socket until stop(). */
@@ -530,7 +702,9 @@ export class Agent extends EventEmitter {
       this.timer = undefined
       for (const seq of this.pendingJoins.keys()) this.core.cancelJoin(seq)
       this.pendingJoins.clear()
-      await this.transport.close()
+      this.userEvents.close()
+      this.driver?.close()
+      await Promise.all([this.transport.close(), this.plane?.close()])
     })()
     return this.stopping
   }
@@ -546,6 +720,17 @@ export class Agent extends EventEmitter {
       dropped: { ...this.stats.dropped },
       internalErrors: this.stats.internalErrors,
       catalog: { ...this.catalog.stats, records: this.catalog.recordCount },
+      events: { ...this.userEvents.stats },
+      ...(this.driver && this.plane
+        ? {
+            stream: {
+              ...this.driver.stats,
+              peers: this.plane.peers().length,
+              authFailures: this.plane.stats.authFailures,
+              rejectedStreams: this.plane.stats.rejectedStreams,
+            },
+          }
+        : {}),
     }
   }
 
@@ -562,10 +747,11 @@ export class Agent extends EventEmitter {
     await new Promise<void>((resolve) => {
       const seq = this.core.join(this.now(), resolved)
       const timer = setTimeout(resolve, this.options.joinTimeout)
-      this.pendingJoins.set(seq, () => {
+      const done = () => {
         clearTimeout(timer)
         resolve()
-      })
+      }
+      this.pendingJoins.set(seq, { resolve: done, reject: done })
       this.pump()
     })
   }
@@ -580,9 +766,15 @@ export class Agent extends EventEmitter {
 
   private onDatagram(from: string, data: Uint8Array): void {
     if (this.stopped) return
+    if (this.datagramFilter?.('in', from)) return
     this.stats.packetsIn++
     this.stats.bytesIn += data.length
-    const decoded = decodePacket(data)
+    const opened = unwrap(data, this.envelope)
+    if (!opened.ok) {
+      this.stats.dropped[opened.reason]++
+      return
+    }
+    const decoded = decodePacket(opened.packet)
     if (!decoded.ok) {
       this.stats.dropped[decoded.error.kind]++
       return
@@ -613,15 +805,18 @@ export class Agent extends EventEmitter {
     for (const packet of this.core.takePackets()) {
       let bytes: Uint8Array
       try {
-        bytes = encodePacket(packet.messages)
+        bytes = wrap(encodePacket(packet.messages), this.envelope)
       } catch {
         this.stats.internalErrors++
         continue
       }
+      if (this.datagramFilter?.('out', packet.to)) continue
       this.stats.packetsOut++
       this.stats.bytesOut += bytes.length
       this.transport.send(packet.to, bytes)
     }
+    const streamWork = this.core.takeStreamRequests()
+    if (streamWork.length > 0) this.driver?.run(streamWork)
     for (const event of this.core.takeEvents()) this.dispatch(event)
     for (const service of this.catalog.takeChanged()) this.serviceChanged(service)
     const next = this.core.nextTimeout()
@@ -634,10 +829,10 @@ export class Agent extends EventEmitter {
 
   private dispatch(event: SwimEvent): void {
     if (event.type === 'joined') {
-      const done = this.pendingJoins.get(event.seq)
-      if (done) {
+      const pending = this.pendingJoins.get(event.seq)
+      if (pending) {
         this.pendingJoins.delete(event.seq)
-        done(event.from)
+        pending.resolve(event.from)
       }
       return
     }
@@ -695,16 +890,36 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
   const port = resolved.advertise?.port ?? bound.port
   const name = resolved.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  let plane: StreamPlane | undefined
   let agent: Agent
   try {
-    agent = new Agent(resolved, transport, name, formatAddress(host, port))
+    if (resolved.stream) plane = await startStreamPlane(resolved, bound.host, resolved.stream.port ?? bound.port)
+    agent = new Agent(resolved, transport, plane, name, formatAddress(host, port))
   } catch (err) {
-    // e.g. a service in options that cannot be registered: give the port back
-    await transport.close()
+    // e.g. a service in options that cannot be registered: give the ports back
+    await Promise.all([transport.close(), plane?.close()])
     throw err
   }
   if (resolved.seeds.length > 0) await agent.joinOnStart(resolved.seeds)
   return agent
+}
+
+/**
+ * The stream plane listens on TCP at the UDP port by default, so a seed's
+ * "host:port" reaches both. If that TCP port is taken and the UDP port was
+ * ephemeral, any port will do: peers learn it from our member record.
+ */
+async function startStreamPlane(o: ResolvedOptions, host: string, port: number): Promise<StreamPlane> {
+  const auth = clusterAuth(o.cluster, o.keyring, !o.encryption.verifyIncoming)
+  const loopback = host.startsWith('127.') || host === '::1'
+  const create = (p: number) =>
+    createStreamPlane({ host, port: p, cluster: o.cluster || 'default', prove: auth.prove, verify: auth.verify, colocationAllowed: loopback, maxMessageBytes: o.maxStateBytes })
+  try {
+    return await create(port)
+  } catch (err) {
+    if (o.stream?.port !== undefined || o.bind.port !== 0) throw err
+    return create(0)
+  }
 }
 
 /** memberlist's choice for a wildcard bind: the first private address, else loopback */

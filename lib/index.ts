@@ -1,6 +1,9 @@
 /** shoal: serverless service discovery over a SWIM + Lifeguard gossip mesh. */
 export { createAgent, Agent } from './agent.js'
-export type { Member, MemberEventName, AgentMetrics, StopOptions } from './agent.js'
+export type { Member, MemberEventName, AgentMetrics, StopOptions, AgentEvents, AgentKeyring } from './agent.js'
+export type { UserEvent, EventHandler } from './events/user-events.js'
+export { MAX_EVENT_PAYLOAD } from './events/user-events.js'
+export { StreamError } from './transport/stream-plane.js'
 export type { AgentOptions } from './options.js'
 export type { MemberState } from './swim/messages.js'
 export type { SwimConfig, ProfileName } from './swim/config.js'

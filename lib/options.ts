@@ -3,6 +3,7 @@ import { CONFIG_KEYS, PROFILES, type ProfileName, type SwimConfig } from './swim
 import { OptionsError } from './errors.js'
 import type { ServiceRegistration } from './registry/types.js'
 import { checkRegistration, type CheckedRegistration } from './registry/validate.js'
+import { Keyring } from './wire/keyring.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -25,6 +26,25 @@ export interface AgentOptions extends Partial<SwimConfig> {
   randomSeed?: number
   /** services registered on start and deregistered on stop */
   services?: ServiceRegistration[]
+  /**
+   * the cluster label: agents with another label ignore our datagrams and
+   * refuse our streams, so two meshes can share ports (default: none)
+   */
+  cluster?: string
+  /** AES-256-GCM keys (base64 of 32 bytes): the primary seals, every key opens */
+  keyring?: { keys: string[]; primary?: string }
+  /**
+   * memberlist's migration switches for turning encryption on in a running
+   * mesh: verifyOutgoing false sends plaintext, verifyIncoming false accepts it
+   */
+  encryption?: { verifyIncoming?: boolean; verifyOutgoing?: boolean }
+  /**
+   * the libp2p stream and broadcast planes (push-pull, large records, user
+   * events); `false` runs datagrams only. TCP port default: the UDP port.
+   */
+  stream?: false | { port?: number }
+  /** bound on our full state (members, meta, services) as one push-pull message, bytes (default 16 MiB) */
+  maxStateBytes?: number
 }
 
 export interface ResolvedOptions {
@@ -39,11 +59,20 @@ export interface ResolvedOptions {
   leavePropagateDelay: number
   randomSeed?: number
   services: CheckedRegistration[]
+  cluster: string
+  keyring?: Keyring
+  encryption: { verifyIncoming: boolean; verifyOutgoing: boolean }
+  /** undefined: datagrams only */
+  stream?: { port?: number }
+  maxStateBytes: number
 }
 
 export const DEFAULT_PORT = 7946
-/** metadata travels inside one datagram until the stream plane carries large records */
+/** without the stream plane, metadata must fit in gossip datagrams */
 export const META_LIMIT_BYTES = 1024
+export const DEFAULT_MAX_STATE_BYTES = 16 * 1024 * 1024
+/** letters, digits, '.', '_', '-': the label also names libp2p protocols and topics */
+const CLUSTER_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 const NAME_LIMIT_BYTES = 128
 
 const TOP_LEVEL_KEYS = new Set<string>([
@@ -57,6 +86,11 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'leavePropagateDelay',
   'randomSeed',
   'services',
+  'cluster',
+  'keyring',
+  'encryption',
+  'stream',
+  'maxStateBytes',
   ...CONFIG_KEYS,
 ])
 
@@ -137,7 +171,50 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     o.seeds.forEach((seed, i) => seeds.push(checkSeed(`seeds[${i}]`, seed)))
   }
 
-  const meta = checkMeta('meta', o.meta ?? {})
+  let stream: { port?: number } | undefined = {}
+  if (o.stream === false) stream = undefined
+  else if (o.stream !== undefined) {
+    if (o.stream === null || typeof o.stream !== 'object' || Array.isArray(o.stream)) {
+      throw new OptionsError('stream', 'must be false or an object { port? }')
+    }
+    const st = o.stream as Record<string, unknown>
+    for (const key of Object.keys(st)) if (key !== 'port') throw new OptionsError(`stream.${key}`, 'is not a known option')
+    if (st.port !== undefined) stream.port = checkPort('stream.port', st.port, true)
+  }
+
+  const meta = checkMeta('meta', o.meta ?? {}, stream !== undefined)
+
+  let cluster = ''
+  if (o.cluster !== undefined) {
+    if (typeof o.cluster !== 'string' || !CLUSTER_PATTERN.test(o.cluster)) {
+      throw new OptionsError('cluster', `must be 1 to 64 letters, digits, '.', '_' or '-' (got ${show(o.cluster)})`)
+    }
+    cluster = o.cluster
+  }
+
+  const keyring = o.keyring === undefined ? undefined : new Keyring(o.keyring as { keys: string[]; primary?: string })
+
+  const encryption = { verifyIncoming: true, verifyOutgoing: true }
+  if (o.encryption !== undefined) {
+    if (o.encryption === null || typeof o.encryption !== 'object' || Array.isArray(o.encryption)) {
+      throw new OptionsError('encryption', 'must be an object { verifyIncoming?, verifyOutgoing? }')
+    }
+    const e = o.encryption as Record<string, unknown>
+    for (const key of Object.keys(e)) {
+      if (key !== 'verifyIncoming' && key !== 'verifyOutgoing') throw new OptionsError(`encryption.${key}`, 'is not a known option')
+      if (typeof e[key] !== 'boolean') throw new OptionsError(`encryption.${key}`, `must be a boolean (got ${show(e[key])})`)
+      encryption[key] = e[key] as boolean
+    }
+    if (!keyring) throw new OptionsError('encryption', 'needs a keyring: there is nothing to verify without keys')
+  }
+
+  let maxStateBytes = DEFAULT_MAX_STATE_BYTES
+  if (o.maxStateBytes !== undefined) {
+    if (typeof o.maxStateBytes !== 'number' || !Number.isInteger(o.maxStateBytes) || o.maxStateBytes < 64 * 1024) {
+      throw new OptionsError('maxStateBytes', `must be an integer of at least 65536 bytes (got ${show(o.maxStateBytes)})`)
+    }
+    maxStateBytes = o.maxStateBytes
+  }
 
   const joinTimeout = optionalPositive('joinTimeout', o.joinTimeout) ?? Math.max(5000, 5 * swim.joinRetryInterval)
   const leavePropagateDelay = optionalPositive('leavePropagateDelay', o.leavePropagateDelay) ?? 3 * swim.gossipInterval
@@ -165,14 +242,23 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     swim,
     joinTimeout,
     leavePropagateDelay,
+    cluster,
+    encryption,
+    maxStateBytes,
   }
+  if (stream) resolved.stream = stream
+  if (keyring) resolved.keyring = keyring
   if (name !== undefined) resolved.name = name
   if (advertise) resolved.advertise = advertise
   if (randomSeed !== undefined) resolved.randomSeed = randomSeed
   return resolved
 }
 
-export function checkMeta(field: string, meta: unknown): Record<string, string> {
+/**
+ * `large`: the stream plane carries meta of any size (bounded by the total
+ * state); without it meta must fit in gossip datagrams.
+ */
+export function checkMeta(field: string, meta: unknown, large: boolean): Record<string, string> {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
     throw new OptionsError(field, 'must be an object of string values')
   }
@@ -183,8 +269,8 @@ export function checkMeta(field: string, meta: unknown): Record<string, string> 
     bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
     out[key] = value
   }
-  if (bytes > META_LIMIT_BYTES) {
-    throw new OptionsError(field, `takes ${bytes} bytes encoded; at most ${META_LIMIT_BYTES} fit in gossip datagrams`)
+  if (!large && bytes > META_LIMIT_BYTES) {
+    throw new OptionsError(field, `takes ${bytes} bytes encoded; at most ${META_LIMIT_BYTES} fit in gossip datagrams (larger meta needs the stream plane)`)
   }
   return out
 }
