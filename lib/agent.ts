@@ -910,7 +910,7 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
  * ephemeral, any port will do: peers learn it from our member record.
  */
 async function startStreamPlane(o: ResolvedOptions, host: string, port: number): Promise<StreamPlane> {
-  const auth = clusterAuth(o.cluster, o.keyring, !o.encryption.verifyIncoming)
+  const auth = clusterAuth(o.cluster, o.keyring, o.encryption.verifyOutgoing, !o.encryption.verifyIncoming)
   const loopback = host.startsWith('127.') || host === '::1'
   const create = (p: number) =>
     createStreamPlane({ host, port: p, cluster: o.cluster || 'default', prove: auth.prove, verify: auth.verify, colocationAllowed: loopback, maxMessageBytes: o.maxStateBytes })

@@ -17,13 +17,14 @@ const PREFIX = 'shoal-auth/1'
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
 
-export function clusterAuth(cluster: string, keyring: Keyring | undefined, acceptPlaintext: boolean): ClusterAuth {
+/** `sealProofs` and `acceptPlaintext` follow the migration switches verifyOutgoing and !verifyIncoming */
+export function clusterAuth(cluster: string, keyring: Keyring | undefined, sealProofs: boolean, acceptPlaintext: boolean): ClusterAuth {
   const aad = utf8.encode(`${PREFIX}\u0000${cluster}`)
   const statement = (from: string, to: string) => `${PREFIX}\u0000${cluster}\u0000${from}\u0000${to}`
   return {
     prove(localPeer, remotePeer) {
       const plain = utf8.encode(statement(localPeer, remotePeer))
-      return keyring ? keyring.seal(plain, aad) : plain
+      return keyring && sealProofs ? keyring.seal(plain, aad) : plain
     },
     verify(proof, remotePeer, localPeer) {
       const plainText = looksPlain(proof) ? fromUtf8.decode(proof) : undefined

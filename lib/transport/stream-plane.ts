@@ -582,6 +582,8 @@ class StreamPlaneImpl implements StreamPlane {
         })
       }
       const reply = readFrame(stream, MAX_AUTH_FRAME, signal, 'auth reply')
+      // if the write fails first, the read fails too: observed below or not at all
+      reply.catch(() => {})
       await writeFrame(stream, proof, undefined, signal)
       const frame = await reply
       if (frame.byteLength === 0 || frame[0] !== STATUS_OK) {

@@ -182,6 +182,47 @@ describe('agent: stream and broadcast planes over real libp2p (127.0.0.1)', func
     })
   })
 
+  describe('turning encryption on in a running mesh (memberlist migration switches)', () => {
+    let agents: Agent[] = []
+    after(async () => stopAll(agents))
+
+    it('an agent with a keyring that neither verifies nor seals meshes with plain agents; one that seals meshes with it', async () => {
+      const k = key()
+      const plain = await startMesh(2, {}, 'plain')
+      agents = [...plain]
+      const step1 = await createAgent({
+        name: 'step1',
+        bind: { host: '127.0.0.1', port: 0 },
+        keyring: { keys: [k] },
+        encryption: { verifyIncoming: false, verifyOutgoing: false },
+        seeds: [plain[0]!.address],
+      })
+      agents.push(step1)
+      await waitFor(() => allAlive([...plain, step1]), 'plain agents and a step-1 agent converge')
+      const step2 = await createAgent({
+        name: 'step2',
+        bind: { host: '127.0.0.1', port: 0 },
+        keyring: { keys: [k] },
+        encryption: { verifyIncoming: false, verifyOutgoing: true },
+      })
+      agents.push(step2)
+      await step2.join([step1.address])
+      await waitFor(() => step1.members().some((m) => m.name === 'step2' && m.state === 'alive'), 'step 1 sees step 2')
+      // step 2 seals: plain agents cannot read it, and count what they drop
+      await waitFor(() => plain.some((a) => a.metrics().dropped.decrypt > 0), 'plain agents drop sealed datagrams')
+      // and the fully encrypted agent refuses plaintext, while step 2 can talk to it
+      const strict = await createAgent({ name: 'strict', bind: { host: '127.0.0.1', port: 0 }, keyring: { keys: [k] } })
+      agents.push(strict)
+      await strict.join([step2.address])
+      await assert.rejects(
+        (await createAgent({ name: 'plain-late', bind: { host: '127.0.0.1', port: 0 }, joinTimeout: 2000 }).then((a) => (agents.push(a), a))).join([
+          strict.address,
+        ]),
+        /encrypted/,
+      )
+    })
+  })
+
   describe('cluster labels', () => {
     let agents: Agent[] = []
     after(async () => stopAll(agents))
