@@ -168,6 +168,8 @@ export interface Agent {
 
 /** how often TTL leases and tombstones are checked */
 const CATALOG_TICK_MS = 250
+/** a service record too large for a datagram travels on the broadcast plane, up to this */
+const MAX_LARGE_RECORD = 1024 * 1024
 /** the broadcast plane's connections are topped up every this many catalog ticks */
 const UPKEEP_EVERY_TICKS = 8
 
@@ -264,6 +266,7 @@ export class Agent extends EventEmitter {
         onJoinRefused: (seq, seed, reason) => this.joinRefused(seq, seed, reason),
       })
       plane.subscribe('members', (data) => this.onMemberAnnouncement(data))
+      plane.subscribe('records', (data) => this.onLargeRecord(data))
     }
     this.userEvents = new UserEvents(
       name,
@@ -277,7 +280,7 @@ export class Agent extends EventEmitter {
       self: name,
       memberState: (node) => this.core.stateOf(node),
       now: () => Date.now(),
-      broadcast: (key, payload) => this.core.broadcast(key, payload),
+      broadcast: (key, payload, echo) => this.broadcastRecord(key, payload, echo),
       maxPayload: this.core.maxUserPayload,
     })
     this.index = new DiscoveryIndex((service) => this.catalog.instances(service))
@@ -356,6 +359,35 @@ export class Agent extends EventEmitter {
       return
     }
     this.core.handlePacket(this.now(), 'broadcast', decoded.messages)
+    this.pump()
+  }
+
+  /**
+   * A registry update goes piggybacked on datagrams when it fits; a larger
+   * one (the stream plane allows them) is flooded on the broadcast plane by
+   * its writer, and its full-state copies travel in stream push-pulls.
+   */
+  private broadcastRecord(key: string, payload: Uint8Array, echo: boolean): void {
+    if (payload.length <= this.core.maxUserPayload) {
+      this.core.broadcast(key, payload)
+      return
+    }
+    if (echo || !this.plane) return
+    const sealer = this.sealer('records')
+    this.plane.publish('records', sealer ? sealer.seal(payload) : payload).catch(() => {
+      this.stats.internalErrors++
+    })
+  }
+
+  private onLargeRecord(data: Uint8Array): void {
+    if (this.stopped) return
+    const sealer = this.sealer('records')
+    const payload = sealer ? sealer.open(data) : data
+    if (!payload || payload[0] !== REGISTRY_CHANNEL) {
+      this.stats.dropped.malformed++
+      return
+    }
+    this.catalog.onMessage(payload)
     this.pump()
   }
 
@@ -539,8 +571,10 @@ export class Agent extends EventEmitter {
       ...(reg.zone !== undefined ? { zone: reg.zone } : {}),
     }
     const size = encodedRecordSize({ ...fields, node: this.name, rev: Number.MAX_SAFE_INTEGER, deleted: false, registeredAt: Date.now() })
-    if (size > this.core.maxUserPayload) {
-      throw new OptionsError(prefix ?? 'registration', `encodes to ${size} bytes; at most ${this.core.maxUserPayload} fit in one gossip datagram`)
+    const limit = this.plane ? MAX_LARGE_RECORD : this.core.maxUserPayload
+    if (size > limit) {
+      const where = this.plane ? 'the broadcast plane carries' : 'fit in one gossip datagram (larger records need the stream plane)'
+      throw new OptionsError(prefix ?? 'registration', `encodes to ${size} bytes; at most ${limit} ${where}`)
     }
     this.catalog.putLocal(fields, reg.ttl)
     const owner = recordKey(this.name, reg.name, id)

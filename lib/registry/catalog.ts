@@ -15,8 +15,12 @@ export interface CatalogDeps {
   memberState(node: string): MemberState | undefined
   /** wall-clock ms */
   now(): number
-  broadcast(key: string, payload: Uint8Array): void
-  /** largest payload a broadcast or state piece may have */
+  /**
+   * gossips an update; `echo` marks one we pass on rather than wrote, which a
+   * plane that already floods (the broadcast plane) need not send again
+   */
+  broadcast(key: string, payload: Uint8Array, echo: boolean): void
+  /** largest payload a broadcast or state piece should have; a record alone larger than it gets a piece of its own */
   maxPayload: number
   /** tombstones are forgotten after this long, ms */
   tombstoneTtl?: number
@@ -140,7 +144,11 @@ export class Catalog {
     this.mergePayload(payload, false)
   }
 
-  /** the whole catalog, live records and recent tombstones, in pieces that fit a datagram */
+  /**
+   * the whole catalog, live records and recent tombstones, in pieces that fit
+   * a datagram; a record too large for one (possible with the stream plane)
+   * is a piece of its own, which only stream push-pull carries
+   */
   statePieces(): Uint8Array[] {
     const pieces: Uint8Array[] = []
     const limit = this.deps.maxPayload - 1
@@ -321,7 +329,7 @@ export class Catalog {
     this.stats.merged++
     this.store(incoming)
     // pass news on: gossip is how the rest of the mesh hears it
-    if (echo) this.deps.broadcast(key, framed(encodeRecords([incoming])))
+    if (echo) this.deps.broadcast(key, framed(encodeRecords([incoming])), true)
   }
 
   /**
@@ -372,7 +380,7 @@ export class Catalog {
   }
 
   private publish(record: InstanceRecord): void {
-    this.deps.broadcast(keyOf(record), framed(encodeRecords([record])))
+    this.deps.broadcast(keyOf(record), framed(encodeRecords([record])), false)
   }
 
   private isVisible(r: InstanceRecord): boolean {

@@ -1201,7 +1201,11 @@ export class SwimNode {
     const ordered = [this.self, ...[...this.members.values()].filter((m) => m !== this.self)]
     for (const m of ordered) add(this.stateOfMember(m, false))
     if (this.delegate) {
-      for (const payload of this.delegate.localState()) add({ type: 'user-state', payload })
+      for (const payload of this.delegate.localState()) {
+        const piece: Message = { type: 'user-state', payload }
+        // too large for any datagram: stream push-pull carries it
+        if (payload.length < capacity && encodedSize(piece) <= capacity) add(piece)
+      }
     }
     if (chunk.length > 0) chunks.push({ records: chunk, bytes: used })
     const parts = chunks.length

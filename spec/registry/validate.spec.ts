@@ -28,6 +28,10 @@ function udpSockets(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length
 }
 
+function tcpListeners(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length
+}
+
 describe('registry: registration validation', () => {
   describe('checkRegistration', () => {
     const cases: [string, unknown, string][] = [
@@ -173,21 +177,38 @@ describe('registry: registration validation', () => {
       )
     })
 
-    it('a registration too large for one gossip datagram is rejected with a clear message', async () => {
-      const before = agent.metrics().catalog.records
-      for (const meta of [{ blob: 'x'.repeat(1500) }, { blob: '€'.repeat(500) /* 500 characters, 1500 bytes */ }]) {
-        await assert.rejects(agent.register({ name: 'huge', port: 80, meta }), (err) => {
-          assertField(err, 'registration', 'huge meta')
-          assert.match((err as Error).message, /encodes to \d+ bytes; at most \d+ fit in one gossip datagram/)
-          return true
-        })
+    it('without the stream plane, a registration too large for one gossip datagram is rejected with a clear message', async () => {
+      const small = await createAgent({ name: 'validate-dgram', bind: { host: '127.0.0.1', port: 0 }, stream: false })
+      try {
+        for (const meta of [{ blob: 'x'.repeat(1500) }, { blob: '€'.repeat(500) /* 500 characters, 1500 bytes */ }]) {
+          await assert.rejects(small.register({ name: 'huge', port: 80, meta }), (err) => {
+            assertField(err, 'registration', 'huge meta')
+            assert.match((err as Error).message, /encodes to \d+ bytes; at most \d+ fit in one gossip datagram \(larger records need the stream plane\)/)
+            return true
+          })
+        }
+        await assert.rejects(small.register({ name: 'huge', port: 80, tags: Array.from({ length: 200 }, (_, i) => `tag-${i}`) }), OptionsError)
+        assert.equal(small.metrics().catalog.records, 0, 'nothing was stored')
+        assert.equal(small.services().huge, undefined)
+        // just under the limit is fine
+        const reg = await small.register({ name: 'big', port: 80, meta: { blob: 'x'.repeat(1000) } })
+        assert.equal(small.discover('big')[0]!.meta.blob!.length, 1000)
+        await reg.deregister()
+      } finally {
+        await small.stop({ leave: false })
       }
-      await assert.rejects(agent.register({ name: 'huge', port: 80, tags: Array.from({ length: 200 }, (_, i) => `tag-${i}`) }), OptionsError)
+    })
+
+    it('with the stream plane, a record beyond a datagram is accepted up to 1 MiB, and a larger one is rejected', async () => {
+      const before = agent.metrics().catalog.records
+      await assert.rejects(agent.register({ name: 'huge', port: 80, meta: { blob: 'x'.repeat(1100 * 1024) } }), (err) => {
+        assertField(err, 'registration', 'huge meta')
+        assert.match((err as Error).message, /encodes to \d+ bytes; at most 1048576 the broadcast plane carries/)
+        return true
+      })
       assert.equal(agent.metrics().catalog.records, before, 'nothing was stored')
-      assert.equal(agent.services().huge, undefined)
-      // just under the limit is fine
-      const reg = await agent.register({ name: 'big', port: 80, meta: { blob: 'x'.repeat(1000) } })
-      assert.equal(agent.discover('big')[0]!.meta.blob!.length, 1000)
+      const reg = await agent.register({ name: 'big', port: 80, meta: { blob: 'x'.repeat(64 * 1024) } })
+      assert.equal(agent.discover('big')[0]!.meta.blob!.length, 64 * 1024)
       await reg.deregister()
     })
 
@@ -223,11 +244,12 @@ describe('registry: registration validation', () => {
     // Checks that only registerChecked() makes (datagram size, duplicate id)
     // run inside the Agent constructor, after createAgent bound the socket:
     // the rejection leaves a bound UDP socket that nothing can close.
-    it('createAgent with a registration too large (or a duplicate id) rejects without leaving a UDP socket bound', async () => {
+    it('createAgent with a registration too large (or a duplicate id) rejects without leaving a UDP socket or TCP listener bound', async () => {
       const sockets = udpSockets()
-      await assert.rejects(createAgent({ bind: { host: '127.0.0.1', port: 0 }, services: [{ name: 'huge', port: 80, meta: { blob: 'x'.repeat(2000) } }] }), (err) => {
+      const listeners = tcpListeners()
+      await assert.rejects(createAgent({ bind: { host: '127.0.0.1', port: 0 }, services: [{ name: 'huge', port: 80, meta: { blob: 'x'.repeat(1100 * 1024) } }] }), (err) => {
         assert.ok(err instanceof OptionsError)
-        assert.match(err.message, /gossip datagram/)
+        assert.match(err.message, /broadcast plane carries/)
         return true
       })
       await assert.rejects(
@@ -244,6 +266,10 @@ describe('registry: registration validation', () => {
       await waitFor(() => udpSockets() === sockets, 'the rejected agents\' UDP sockets to close', {
         timeout: 2000,
         detail: () => `${udpSockets()} UDP handles open, ${sockets} before (socket leak)`,
+      })
+      await waitFor(() => tcpListeners() === listeners, "the rejected agents' TCP listeners to close", {
+        timeout: 5000,
+        detail: () => `${tcpListeners()} TCP listeners open, ${listeners} before (leak)`,
       })
     })
   })
