@@ -4,6 +4,7 @@ import { udpScenario } from './udp.js'
 import { serfScenario } from './serf.js'
 import { discoveryScenario } from './discovery.js'
 import { healthScenario } from './health.js'
+import { planesScenario } from './planes.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -12,6 +13,7 @@ export const scenarios: Record<string, Scenario> = {
   serf: serfScenario,
   discovery: discoveryScenario,
   health: healthScenario,
+  planes: planesScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
