@@ -255,7 +255,7 @@ export class Agent extends EventEmitter {
       config: { ...options.swim, packetSize: options.swim.packetSize - envelopeOverhead(this.envelope) },
       seed: options.randomSeed ?? randomInt(0, 2 ** 32),
       now: this.now(),
-      ...(plane ? { stream: plane.addr } : {}),
+      ...(plane ? { stream: advertisedStreamAddr(plane.addr, parseAddress(address).host) } : {}),
     })
     if (plane) {
       this.driver = new StreamDriver({
@@ -954,6 +954,17 @@ async function startStreamPlane(o: ResolvedOptions, host: string, port: number):
     if (o.stream?.port !== undefined || o.bind.port !== 0) throw err
     return create(0)
   }
+}
+
+/**
+ * The stream address peers dial: our advertised host (the one in our UDP
+ * address, so `advertise` and wildcard binds apply to both planes), the
+ * plane's real TCP port, and its peer id.
+ */
+export function advertisedStreamAddr(planeAddr: string, host: string): string {
+  const match = /\/tcp\/(\d+)\/p2p\/([^/]+)$/.exec(planeAddr)
+  if (!match) return planeAddr
+  return `/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${match[1]}/p2p/${match[2]}`
 }
 
 /** memberlist's choice for a wildcard bind: the first private address, else loopback */
