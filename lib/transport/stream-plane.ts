@@ -641,6 +641,8 @@ class StreamPlaneImpl implements StreamPlane {
         return
       }
       const ack = readFrame(stream, MAX_AUTH_FRAME, signal, 'auth ack')
+      // if the write fails first, the read fails too: observed below or not at all
+      ack.catch(() => {})
       await writeFrame(stream, concat([STATUS_OK], ours), undefined, signal)
       const final = await ack
       if (final.byteLength === 0 || final[0] !== STATUS_OK) {
