@@ -11,7 +11,7 @@ import { encodeStateFrame } from './wire/state-frame.js'
 import { createStreamPlane, type StreamPlane } from './transport/stream-plane.js'
 import { StreamDriver, type StreamDriverStats } from './stream-driver.js'
 import { clusterAuth } from './cluster-auth.js'
-import { UserEvents, type EventHandler, type UserEvent, type UserEventStats } from './events/user-events.js'
+import { EVENTS_CHANNEL, UserEvents, type EventHandler, type UserEvent, type UserEventStats } from './events/user-events.js'
 import { JoinError, OptionsError, StoppedError } from './errors.js'
 import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
 import type { MemberState } from './swim/messages.js'
@@ -287,7 +287,10 @@ export class Agent extends EventEmitter {
     this.checkScheduler = new HealthScheduler({ onChange: (owner, state) => this.onCheckChange(owner, state) })
     this.core.setDelegate({
       onUserMessage: (payload) => this.onUserPayload(payload, false),
-      localState: () => this.catalog.statePieces(),
+      localState: () => {
+        const events = this.userEvents.statePiece()
+        return events ? [...this.catalog.statePieces(), events] : this.catalog.statePieces()
+      },
       mergeState: (payload) => this.onUserPayload(payload, true),
     })
     transport.onMessage((from, data) => this.onDatagram(from, data))
@@ -651,6 +654,8 @@ export class Agent extends EventEmitter {
     if (payload[0] === REGISTRY_CHANNEL) {
       if (fromState) this.catalog.onState(payload)
       else this.catalog.onMessage(payload)
+    } else if (payload[0] === EVENTS_CHANNEL && fromState) {
+      this.userEvents.mergeState(payload)
     } else {
       this.stats.unknownChannel++
     }

@@ -31,6 +31,8 @@ export interface Sealer {
 export interface UserEventStats {
   published: number
   delivered: number
+  /** of those delivered, how many came late through anti-entropy (missed on the broadcast plane) */
+  recovered: number
   duplicates: number
   /** could not be opened (wrong key, forged) or decoded */
   dropped: number
@@ -42,6 +44,15 @@ const MAX_NAME_BYTES = 128
 /** (origin, id) pairs remembered for duplicate suppression */
 const SEEN_LIMIT = 8192
 const FRAME_VERSION = 1
+/** the first byte of a state piece of recent events (the registry's is 1) */
+export const EVENTS_CHANNEL = 2
+/**
+ * Serf keeps recent events in its push-pull state so a member that missed
+ * one on the broadcast plane still gets it; we keep this many, each at most
+ * RECENT_EVENT_BYTES, so the piece stays small enough for any sync
+ */
+const RECENT_EVENTS = 64
+const RECENT_EVENT_BYTES = 1024
 /** a Lamport time beyond this is a bug or an attack: it would stop the clock at 2^53 */
 const MAX_LTIME = 2 ** 48
 const KIND_BYTES = 0
@@ -57,8 +68,12 @@ export class UserEvents {
   private clock = 0
   private readonly handlers = new Map<string, Set<EventHandler>>()
   private readonly seen = new Set<string>()
+  /** frames of the latest small events, for anti-entropy */
+  private readonly recent: Uint8Array[] = []
+  /** the first recent-events piece merged only marks what it holds as seen (Serf ignores old events at join) */
+  private caughtUp = false
   private unsubscribePlane: (() => void) | undefined
-  readonly stats: UserEventStats = { published: 0, delivered: 0, duplicates: 0, dropped: 0 }
+  readonly stats: UserEventStats = { published: 0, delivered: 0, recovered: 0, duplicates: 0, dropped: 0 }
 
   constructor(
     private readonly origin: string,
@@ -88,11 +103,9 @@ export class UserEvents {
     }
     const event: UserEvent = { name, payload: decodePayload(kind, body), origin: this.origin, ltime: this.clock++, id: randomBytes(8).toString('hex') }
     this.stats.published++
-    this.deliver(event)
-    if (this.channel) {
-      const frame = encodeFrame(event, kind, body)
-      await this.channel.publish(this.sealer ? this.sealer.seal(frame) : frame)
-    }
+    const frame = encodeFrame(event, kind, body)
+    this.deliver(event, frame)
+    if (this.channel) await this.channel.publish(this.sealer ? this.sealer.seal(frame) : frame)
     return event
   }
 
@@ -116,6 +129,44 @@ export class UserEvents {
     this.handlers.clear()
   }
 
+  /** the recent small events as one state piece (channel EVENTS_CHANNEL), or none */
+  statePiece(): Uint8Array | undefined {
+    if (this.recent.length === 0) return undefined
+    let size = 2
+    for (const f of this.recent) size += 4 + f.length
+    const out = new Uint8Array(size)
+    out[0] = EVENTS_CHANNEL
+    out[1] = this.recent.length
+    let pos = 2
+    for (const f of this.recent) {
+      new DataView(out.buffer).setUint32(pos, f.length)
+      out.set(f, pos + 4)
+      pos += 4 + f.length
+    }
+    return out
+  }
+
+  /** a peer's recent events: those we missed are delivered now */
+  mergeState(piece: Uint8Array): void {
+    const frames = splitPiece(piece)
+    if (!frames) {
+      this.stats.dropped++
+      return
+    }
+    const catchingUp = !this.caughtUp
+    this.caughtUp = true
+    for (const frame of frames) {
+      const event = decodeFrame(frame)
+      if (!event) {
+        this.stats.dropped++
+        continue
+      }
+      this.witness(event.ltime)
+      if (catchingUp) this.markSeen(event)
+      else if (this.deliver(event, frame)) this.stats.recovered++
+    }
+  }
+
   private onData(data: Uint8Array): void {
     const frame = this.sealer ? this.sealer.open(data) : data
     const event = frame && decodeFrame(frame)
@@ -123,19 +174,33 @@ export class UserEvents {
       this.stats.dropped++
       return
     }
-    // Lamport: our next event comes after every event we have seen
-    if (event.ltime >= this.clock) this.clock = event.ltime + 1
-    this.deliver(event)
+    this.witness(event.ltime)
+    this.deliver(event, frame)
   }
 
-  private deliver(event: UserEvent): void {
+  /** Lamport: our next event comes after every event we have seen */
+  private witness(ltime: number): void {
+    if (ltime >= this.clock) this.clock = ltime + 1
+  }
+
+  /** returns false for a duplicate */
+  private markSeen(event: UserEvent): boolean {
     const key = `${event.origin}\u0000${event.id}`
-    if (this.seen.has(key)) {
-      this.stats.duplicates++
-      return
-    }
+    if (this.seen.has(key)) return false
     this.seen.add(key)
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!)
+    return true
+  }
+
+  private deliver(event: UserEvent, frame: Uint8Array): boolean {
+    if (!this.markSeen(event)) {
+      this.stats.duplicates++
+      return false
+    }
+    if (frame.length <= RECENT_EVENT_BYTES) {
+      this.recent.push(frame.slice())
+      if (this.recent.length > RECENT_EVENTS) this.recent.shift()
+    }
     this.stats.delivered++
     for (const set of [this.handlers.get(event.name), this.handlers.get('*')]) {
       for (const handler of set ?? []) {
@@ -149,7 +214,24 @@ export class UserEvents {
         }
       }
     }
+    return true
   }
+}
+
+/** the frames of a recent-events piece, or undefined if it is malformed */
+function splitPiece(piece: Uint8Array): Uint8Array[] | undefined {
+  if (piece.length < 2 || piece[0] !== EVENTS_CHANNEL) return undefined
+  const view = new DataView(piece.buffer, piece.byteOffset, piece.byteLength)
+  const frames: Uint8Array[] = []
+  let pos = 2
+  for (let i = 0; i < piece[1]!; i++) {
+    if (pos + 4 > piece.length) return undefined
+    const n = view.getUint32(pos)
+    if (n > RECENT_EVENT_BYTES || pos + 4 + n > piece.length) return undefined
+    frames.push(piece.subarray(pos + 4, pos + 4 + n))
+    pos += 4 + n
+  }
+  return pos === piece.length ? frames : undefined
 }
 
 function encodePayload(payload: Uint8Array | string | object): [number, Uint8Array] {

@@ -639,4 +639,53 @@ describe('events/user-events', () => {
       }
     })
   })
+
+  describe('recent events in anti-entropy (Serf keeps them in push-pull)', () => {
+    it('a member that missed events on the broadcast plane gets them from a later state piece, once; the first piece only catches up', () => {
+      const a = new UserEvents('a', undefined, undefined)
+      const b = new UserEvents('b', undefined, undefined)
+      const got: string[] = []
+      b.subscribe('*', (e) => got.push(String(e.payload)))
+      // b has never merged a piece: what a holds now is history, not news
+      void a.publish('deploy', 'old-1')
+      void a.publish('deploy', 'old-2')
+      b.mergeState(a.statePiece()!)
+      assert.deepEqual(got, [])
+      assert.ok(b.time >= 2, 'the Lamport clock still moves past them')
+      // later events b missed arrive with the next piece, each once
+      void a.publish('deploy', 'new-1')
+      void a.publish('alert', 'new-2')
+      b.mergeState(a.statePiece()!)
+      assert.deepEqual(got, ['new-1', 'new-2'])
+      assert.equal(b.stats.recovered, 2)
+      b.mergeState(a.statePiece()!)
+      assert.deepEqual(got, ['new-1', 'new-2'])
+      // b passes on what it received in its own piece
+      const c = new UserEvents('c', undefined, undefined)
+      const seenByC: string[] = []
+      c.subscribe('deploy', (e) => seenByC.push(String(e.payload)))
+      c.mergeState(a.statePiece()!)
+      void a.publish('deploy', 'new-3')
+      b.mergeState(a.statePiece()!)
+      c.mergeState(b.statePiece()!)
+      assert.deepEqual(seenByC, ['new-3'])
+    })
+
+    it('keeps only small, recent events, and drops a malformed piece without delivering anything', () => {
+      const a = new UserEvents('a', undefined, undefined)
+      assert.equal(a.statePiece(), undefined)
+      void a.publish('big', new Uint8Array(4096))
+      assert.equal(a.statePiece(), undefined, 'a 4 KiB event is not kept')
+      for (let i = 0; i < 100; i++) void a.publish('tick', String(i))
+      const piece = a.statePiece()!
+      assert.equal(piece[1], 64)
+      const b = new UserEvents('b', undefined, undefined)
+      b.mergeState(piece)
+      for (const bad of [piece.subarray(0, piece.length - 1), Uint8Array.of(2, 1, 0, 0, 0, 9), Uint8Array.of(1, 0), new Uint8Array(0)]) {
+        const before = b.stats.dropped
+        b.mergeState(bad)
+        assert.equal(b.stats.dropped, before + 1)
+      }
+    })
+  })
 })
