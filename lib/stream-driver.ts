@@ -35,7 +35,20 @@ const META_TIMEOUT_MS = 10_000
 const META_SOURCES = 3
 /** connections kept for the broadcast plane's mesh (gossipsub D is 6) */
 const MESH_PEERS = 6
-const CONNECT_TIMEOUT_MS = 5000
+/** above this many connected peers, idle connections outside gossipsub's mesh are closed */
+const MAX_PEERS = 2 * MESH_PEERS
+/** ... once no request has used them for this long */
+const IDLE_MS = 15_000
+/** below this many, a finished upkeep dial starts the next one without waiting for the next upkeep */
+const MIN_PEERS = 2
+/** past MIN_PEERS, the share of upkeeps that start no dial */
+const UPKEEP_SKIP = 0.5
+/** an upkeep dial (+ auth) that took less than this starts the next one at once */
+const FAST_CONNECT_MS = 250
+/** upkeep dials running at once */
+const CONNECTS_IN_FLIGHT = 1
+/** as long as the plane's own budget for a shared dial + auth, so `connecting` tracks what is really in flight */
+const CONNECT_TIMEOUT_MS = 10_000
 
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
@@ -44,6 +57,8 @@ export class StreamDriver {
   readonly stats: StreamDriverStats = { pushPullsOut: 0, pushPullsIn: 0, probesOut: 0, probeRescues: 0, metaFetched: 0, failures: 0, badFrames: 0 }
   private closed = false
   private readonly connecting = new Set<string>()
+  /** a fallback probe is dialing a member we held no connection to */
+  private probeDialing = false
 
   constructor(private readonly o: StreamDriverOptions) {
     const { core, plane } = o
@@ -80,28 +95,54 @@ export class StreamDriver {
     }
   }
 
-  /** keeps a few authenticated connections to live members, so the broadcast plane has a mesh */
+  /**
+   * Keeps a few authenticated connections to live members, so the broadcast
+   * plane has a mesh. Paced: every connection costs both ends a noise
+   * handshake, identify and the auth exchange (tens of ms of CPU when many
+   * agents share a process), so at most CONNECTS_IN_FLIGHT dials run at a
+   * time and an upkeep starts one (past MIN_PEERS, only every other upkeep
+   * on average). A finished dial starts the next one at once while below
+   * MIN_PEERS, or when it took under FAST_CONNECT_MS (the process has CPU to
+   * spare). Connections the peer dials to us count too, so most agents
+   * reach MESH_PEERS without dialing all of it.
+   * Above MAX_PEERS, idle connections outside the mesh are closed again, and
+   * duplicates (simultaneous dials) always are.
+   */
   upkeep(): void {
+    this.tend(false)
+  }
+
+  private tend(chained: boolean): void {
     if (this.closed) return
+    // push-pulls, probes and meta fetches to members we had no connection to leave connections behind
+    this.o.plane.trim(MAX_PEERS, IDLE_MS)
     const connected = new Set(this.o.plane.peers())
-    let missing = MESH_PEERS - connected.size - this.connecting.size
-    if (missing <= 0) return
+    if (connected.size >= MESH_PEERS || this.connecting.size >= CONNECTS_IN_FLIGHT) return
+    // past MIN_PEERS the mesh grows at a jittered pace, so agents started together do not dial in lockstep
+    if (!chained && connected.size >= MIN_PEERS && Math.random() < UPKEEP_SKIP) return
     const candidates = this.o.core
       .memberList()
       .filter((m) => m.state === 'alive' && m.name !== this.o.core.name && m.stream !== undefined)
       .map((m) => m.stream!)
       .filter((addr) => !connected.has(peerIdOf(addr)) && !this.connecting.has(addr))
-    shuffle(candidates)
-    for (const addr of candidates) {
-      if (missing-- <= 0) break
-      this.connecting.add(addr)
-      this.o.plane
-        .connect(addr, { timeoutMs: CONNECT_TIMEOUT_MS })
-        .catch(() => {
+    if (candidates.length === 0) return
+    const addr = candidates[Math.floor(Math.random() * candidates.length)]!
+    this.connecting.add(addr)
+    const started = Date.now()
+    this.o.plane
+      .connect(addr, { timeoutMs: CONNECT_TIMEOUT_MS })
+      .then(
+        () => {
+          this.connecting.delete(addr)
+          // a quick connect means spare CPU on both ends: go on at once
+          const fast = Date.now() - started < FAST_CONNECT_MS
+          if (this.o.plane.peers().length < MIN_PEERS || fast) this.tend(true)
+        },
+        () => {
+          this.connecting.delete(addr)
           this.stats.failures++
-        })
-        .finally(() => this.connecting.delete(addr))
-    }
+        },
+      )
   }
 
   close(): void {
@@ -110,6 +151,9 @@ export class StreamDriver {
 
   private async pushPull(request: Extract<StreamRequest, { kind: 'push-pull' }>): Promise<void> {
     const { core, plane } = this.o
+    // the core's random choice stands: anti-entropy with peers outside our
+    // connected neighbourhood is what spreads state across it (the trim
+    // closes the connection again once it idles)
     const target = request.stream ?? conventionalAddr(request.address)
     this.stats.pushPullsOut++
     let reply: Uint8Array
@@ -131,9 +175,28 @@ export class StreamDriver {
     this.o.pump()
   }
 
+  /**
+   * Over a connection we hold, a probe costs one stream. Without one it costs
+   * a whole connection setup on both ends, and fallback probes come in
+   * bursts exactly when the process is overloaded (datagram probes time out
+   * because the event loop lags): each new connection adds to the load that
+   * made the probes fail. So at most one probe at a time may dial; the
+   * others fail at once, as a probe with no answer would.
+   */
   private async probe(request: Extract<StreamRequest, { kind: 'probe' }>): Promise<void> {
     this.stats.probesOut++
-    const reply = await this.o.plane.request(request.stream, 'probe', utf8.encode(request.target), { timeoutMs: request.timeoutMs })
+    const { plane } = this.o
+    if (!plane.peers().includes(peerIdOf(request.stream))) {
+      if (this.probeDialing) throw new Error('a fallback probe is already dialing')
+      // the plane finishes a dial + auth it started even after the probe gave up (the connection
+      // may serve later): the slot is held until then, which is what connect() waits for
+      this.probeDialing = true
+      plane
+        .connect(request.stream, { timeoutMs: CONNECT_TIMEOUT_MS })
+        .catch(() => {})
+        .finally(() => (this.probeDialing = false))
+    }
+    const reply = await plane.request(request.stream, 'probe', utf8.encode(request.target), { timeoutMs: request.timeoutMs })
     if (this.closed || reply[0] !== 1) return
     this.stats.probeRescues++
     this.o.core.handleStreamAck(this.o.now(), request.id)

@@ -11,7 +11,10 @@
  *       responder -> initiator  frame(0x00 ++ prove(responder, initiator))  or  frame(0x01 ++ utf8 reason)
  *       initiator -> responder  frame(0x00)                                   or  frame(0x01 ++ utf8 reason)
  *   Each side marks the connection authenticated once it has verified the
- *   other's proof and (responder) received the initiator's final 0x00. A
+ *   other's proof and (responder) received the initiator's final 0x00. Both
+ *   ends may start a handshake on one connection at once (each wants to use
+ *   a connection the other dialed): the two run independently and the
+ *   connection counts as authenticated as soon as either passes. A
  *   refusal is written before the connection is closed so the other side
  *   learns the reason. Connections not authenticated within `authTimeoutMs`
  *   (default 10 s) are closed, whatever their direction.
@@ -26,6 +29,10 @@
  * - Gossipsub topics are `/shoal/<cluster>/<topic>`. Messages are signed
  *   (StrictSign). A topic validator ignores messages whose propagation source
  *   holds no authenticated connection to us.
+ *
+ * Connections are never closed by libp2p for being idle; `trim()` (called by
+ * the stream driver) closes duplicates from simultaneous dials and, above a
+ * cap, idle connections to peers outside gossipsub's mesh.
  *
  * Nothing thrown inside a stream handler or an event listener escapes: it is
  * counted in `stats` (handlerErrors, internalErrors) and the stream is reset.
@@ -133,6 +140,18 @@ export interface StreamPlane {
   subscribe(topic: string, handler: (data: Uint8Array, fromPeer: string) => void): () => void
   /** peer ids we hold an authenticated connection to */
   peers(): string[]
+  /**
+   * Closes connections nobody needs; returns how many it closed:
+   * - of two or more connections to one peer (simultaneous dials), the
+   *   extras we dialed (both sides keep the same one: the one dialed by the
+   *   lower peer id), once all are authenticated and the extra carries no
+   *   request or auth stream;
+   * - while more than `maxPeers` peers are connected, every connection to a
+   *   peer that is not in gossipsub's mesh of any of our topics and whose
+   *   connections carried no request for `idleMs` (those we dialed first,
+   *   least recently used first).
+   */
+  trim(maxPeers: number, idleMs: number): number
   readonly stats: Readonly<StreamPlaneStats>
   close(): Promise<void>
 }
@@ -159,6 +178,8 @@ const MIN_CONNECT_BUDGET_MS = 10_000
 /** after writing a refusal, the stream is reset if the peer has not closed it by then */
 const REFUSAL_LINGER_MS = 5_000
 const CONNECTION_CLOSE_TIMEOUT_MS = 2_000
+/** after a connection closes, when to check that gossipsub still has an outbound stream to the peer */
+const PUBSUB_REPAIR_DELAY_MS = 100
 
 /** first byte of a response frame, and of the auth reply/ack frames */
 const STATUS_OK = 0
@@ -172,6 +193,13 @@ const NAME_RE = /^[A-Za-z0-9._-]+$/
 type Node = Libp2p<{ identify: unknown; pubsub: GossipSub }>
 type Connection = Awaited<ReturnType<Node['dial']>>
 type Stream = Awaited<ReturnType<Connection['newStream']>>
+/** the parts of @libp2p/gossipsub's GossipSub class (beyond its exported interface) that trim() and the pubsub repair use */
+interface GossipSubInternals {
+  getMeshPeers?(topic: string): string[]
+  readonly peers?: Map<string, unknown>
+  readonly streamsOutbound?: Map<string, unknown>
+  onPeerConnected?(peerId: unknown, connection: Connection): void
+}
 type Handler = (request: Uint8Array, remotePeer: string) => Promise<Uint8Array> | Uint8Array
 type TopicHandler = (data: Uint8Array, fromPeer: string) => void
 
@@ -221,6 +249,8 @@ class StreamPlaneImpl implements StreamPlane {
   private readonly authedByPeer = new Map<string, Set<string>>()
   /** connection id -> auth handshake in progress (either role); resolves true when it passed */
   private readonly pendingAuth = new Map<string, Promise<boolean>>()
+  /** connection id -> when a request last used it (either direction), or when it was authenticated */
+  private readonly lastUsed = new Map<string, number>()
   /** connection id -> timer closing it if it is still unauthenticated */
   private readonly authDeadlines = new Map<string, NodeJS.Timeout>()
   /** target key -> shared dial + auth */
@@ -405,6 +435,7 @@ class StreamPlaneImpl implements StreamPlane {
   private async exchange(target: string, name: string, body: Uint8Array, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array> {
     const conn = await this.authenticatedConnection(target, signal, timeoutMs)
     const protocol = this.protocolFor(name)
+    this.lastUsed.set(conn.id, Date.now())
 
     let stream: Stream
     try {
@@ -510,13 +541,23 @@ class StreamPlaneImpl implements StreamPlane {
     return conn
   }
 
+  /** of several, the one both ends prefer (see preferred()), so requests avoid a duplicate about to be trimmed */
   private authedConnectionTo(peer: string): Connection | undefined {
     const ids = this.authedByPeer.get(peer)
     if (ids === undefined) return undefined
-    for (const conn of this.node.getConnections()) {
-      if (conn.status === 'open' && ids.has(conn.id)) return conn
-    }
-    return undefined
+    const open = this.node.getConnections().filter((conn) => conn.status === 'open' && ids.has(conn.id))
+    return open.length <= 1 ? open[0] : this.preferred(open)
+  }
+
+  /** the connection both ends keep of several to one peer: dialed by the lower peer id, then the oldest */
+  private preferred(conns: Connection[]): Connection {
+    const dialer = (c: Connection): string => (c.direction === 'outbound' ? this.localPeer : c.remotePeer.toString())
+    return conns.reduce((best, c) => {
+      const a = dialer(c)
+      const b = dialer(best)
+      if (a !== b) return a < b ? c : best
+      return c.timeline.open < best.timeline.open ? c : best
+    })
   }
 
   private async ensureAuthenticated(conn: Connection, signal: AbortSignal, budgetMs: number): Promise<void> {
@@ -619,7 +660,12 @@ class StreamPlaneImpl implements StreamPlane {
     const scope = this.scope(this.authTimeoutMs)
     const signal = scope.signal
     let resolvePending!: (passed: boolean) => void
-    const pending = new Promise<boolean>((resolve) => (resolvePending = resolve))
+    const ours = new Promise<boolean>((resolve) => (resolvePending = resolve))
+    // both ends may start a handshake on one connection at once: waiters see it pass when either passes
+    const prior = this.pendingAuth.get(conn.id)
+    let priorDone = false
+    void prior?.then(() => (priorDone = true))
+    const pending = prior === undefined ? ours : eitherPasses(prior, ours)
     this.pendingAuth.set(conn.id, pending)
     let passed = false
     try {
@@ -664,7 +710,11 @@ class StreamPlaneImpl implements StreamPlane {
     } finally {
       scope.dispose()
       resolvePending(passed || this.authed.has(conn.id))
-      if (this.pendingAuth.get(conn.id) === pending) this.pendingAuth.delete(conn.id)
+      if (this.pendingAuth.get(conn.id) === pending) {
+        // a handshake we initiated may still be running: waiters go back to it
+        if (prior !== undefined && !priorDone && !this.authed.has(conn.id) && conn.status === 'open') this.pendingAuth.set(conn.id, prior)
+        else this.pendingAuth.delete(conn.id)
+      }
     }
   }
 
@@ -690,6 +740,7 @@ class StreamPlaneImpl implements StreamPlane {
         stream.abort(new Error(`no handler for ${name}`))
         return
       }
+      this.lastUsed.set(conn.id, Date.now())
       this.stats.requestsIn++
       let request: Uint8Array
       const readScope = this.scope(REQUEST_READ_TIMEOUT_MS)
@@ -785,6 +836,7 @@ class StreamPlaneImpl implements StreamPlane {
       this.authedByPeer.set(peer, ids)
     }
     ids.add(conn.id)
+    if (!this.lastUsed.has(conn.id)) this.lastUsed.set(conn.id, Date.now())
     const timer = this.authDeadlines.get(conn.id)
     if (timer !== undefined) {
       clearTimeout(timer)
@@ -811,12 +863,97 @@ class StreamPlaneImpl implements StreamPlane {
       clearTimeout(timer)
       this.authDeadlines.delete(conn.id)
     }
+    this.lastUsed.delete(conn.id)
+    this.repairPubsubSoon(conn.remotePeer.toString())
     if (!this.authed.delete(conn.id)) return
     const peer = conn.remotePeer.toString()
     const ids = this.authedByPeer.get(peer)
     if (ids === undefined) return
     ids.delete(conn.id)
     if (ids.size === 0) this.authedByPeer.delete(peer)
+  }
+
+  trim(maxPeers: number, idleMs: number): number {
+    if (this.closed) return 0
+    if (!(maxPeers >= 0) || !(idleMs >= 0)) throw new RangeError('maxPeers and idleMs must be non-negative')
+    const byPeer = new Map<string, Connection[]>()
+    for (const conn of this.node.getConnections()) {
+      if (conn.status !== 'open') continue
+      const peer = conn.remotePeer.toString()
+      const list = byPeer.get(peer)
+      if (list === undefined) byPeer.set(peer, [conn])
+      else list.push(conn)
+    }
+    let closed = 0
+    // duplicates: only the dialer closes an extra, so the two ends never race to close different ones
+    for (const list of byPeer.values()) {
+      if (list.length < 2 || !list.every((c) => this.authed.has(c.id))) continue
+      const keep = this.preferred(list)
+      for (const c of list) {
+        if (c === keep || c.direction !== 'outbound' || this.busy(c)) continue
+        this.closeConnection(c)
+        closed++
+      }
+    }
+    let excess = this.authedByPeer.size - maxPeers
+    if (excess <= 0) return closed
+    const mesh = new Set<string>()
+    for (const topic of this.topics.keys()) {
+      for (const peer of (this.node.services.pubsub as unknown as GossipSubInternals).getMeshPeers?.(topic) ?? []) mesh.add(peer)
+    }
+    const now = Date.now()
+    const candidates: Array<{ conns: Connection[]; dialedByUs: boolean; used: number }> = []
+    for (const [peer, list] of byPeer) {
+      if (mesh.has(peer) || !this.authedByPeer.has(peer)) continue
+      if (list.some((c) => this.busy(c) || now - (this.lastUsed.get(c.id) ?? 0) < idleMs)) continue
+      candidates.push({
+        conns: list,
+        dialedByUs: list.every((c) => c.direction === 'outbound'),
+        used: Math.max(...list.map((c) => this.lastUsed.get(c.id) ?? 0)),
+      })
+    }
+    candidates.sort((a, b) => Number(b.dialedByUs) - Number(a.dialedByUs) || a.used - b.used)
+    for (const candidate of candidates) {
+      if (excess-- <= 0) break
+      for (const c of candidate.conns) {
+        this.closeConnection(c)
+        closed++
+      }
+    }
+    return closed
+  }
+
+  /** a request or auth stream is open on it (gossipsub's and identify's long-lived streams do not count) */
+  private busy(conn: Connection): boolean {
+    if (this.pendingAuth.has(conn.id)) return true
+    const prefix = `/shoal/${this.cluster}/`
+    return conn.streams.some((s) => s.protocol === undefined || s.protocol.startsWith(prefix))
+  }
+
+  /**
+   * gossipsub opens its outbound stream to a peer once, on the first
+   * connection it hears of, and does not reopen it while the peer stays
+   * connected: if that connection closes while another one to the peer
+   * remains (a trimmed duplicate), it would never send to the peer again.
+   * Hand it the remaining connection.
+   */
+  private repairPubsubSoon(peer: string): void {
+    if (this.closed) return
+    const timer = setTimeout(() => {
+      this.lingerTimers.delete(timer)
+      this.guard(() => {
+        if (this.closed) return
+        const pubsub = this.node.services.pubsub as unknown as GossipSubInternals
+        if (pubsub.peers?.has(peer) !== true || pubsub.streamsOutbound?.has(peer) !== false) return
+        const open = this.node.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peer)
+        if (open.length === 0) return
+        const conn = this.preferred(open)
+        // the registrar's topology callback (private in the typings): it only queues an outbound stream
+        if (typeof pubsub.onPeerConnected === 'function') pubsub.onPeerConnected(conn.remotePeer, conn)
+      })
+    }, PUBSUB_REPAIR_DELAY_MS)
+    timer.unref()
+    this.lingerTimers.add(timer)
   }
 
   /** graceful close (flushes a refusal already written), falling back to abort */
@@ -1100,6 +1237,19 @@ function readFrame(stream: Stream, maxLength: number, signal: AbortSignal, what:
 }
 
 // ------------------------------------------------------------------ small helpers
+
+/** true as soon as either is true; false once both are false */
+function eitherPasses(a: Promise<boolean>, b: Promise<boolean>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let pending = 2
+    const settle = (passed: boolean): void => {
+      if (passed) resolve(true)
+      else if (--pending === 0) resolve(false)
+    }
+    a.then(settle, () => settle(false))
+    b.then(settle, () => settle(false))
+  })
+}
 
 function concat(a: ArrayLike<number>, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.byteLength)

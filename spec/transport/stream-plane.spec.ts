@@ -423,6 +423,85 @@ describe('transport/stream-plane', function () {
     })
   })
 
+  describe('trim', () => {
+    type Conn = { id: string; status: string; direction: string; remotePeer: { toString(): string } }
+    const connsOf = (p: StreamPlane, peer: string): Conn[] =>
+      ((p as unknown as { node: { getConnections(): Conn[] } }).node.getConnections()).filter(
+        (c) => c.status === 'open' && c.remotePeer.toString() === peer,
+      )
+
+    it('simultaneous connects from both ends: both pass auth, trim keeps one connection both ends agree on, pub/sub still flows both ways', async function () {
+      this.timeout(45_000)
+      // several rounds: a duplicate needs the two dials to cross, which they usually but not always do
+      for (let round = 0; round < 3; round++) {
+        const a = await plane()
+        const b = await plane()
+        a.handle('echo', (req) => req)
+        b.handle('echo', (req) => req)
+        await Promise.all([a.connect(b.addr, { timeoutMs: 10_000 }), b.connect(a.addr, { timeoutMs: 10_000 })])
+        assert.equal(a.stats.authFailures + b.stats.authFailures, 0)
+        assert.deepEqual(a.peers(), [b.peerId])
+        assert.deepEqual(b.peers(), [a.peerId])
+        // whichever side dialed the extra closes it; the other closes nothing
+        await waitFor(
+          () => {
+            a.trim(10, 60_000)
+            b.trim(10, 60_000)
+            return connsOf(a, b.peerId).length === 1 && connsOf(b, a.peerId).length === 1
+          },
+          'one connection left on each side',
+          { timeout: 10_000, interval: 100 },
+        )
+        assert.equal(connsOf(a, b.peerId)[0]!.id.length > 0, true)
+        assert.deepEqual(a.peers(), [b.peerId])
+        assert.deepEqual(b.peers(), [a.peerId])
+        assert.equal(text(await a.request(b.addr, 'echo', bytes('ab'), { timeoutMs: 5_000 })), 'ab')
+        assert.equal(text(await b.request(a.addr, 'echo', bytes('ba'), { timeoutMs: 5_000 })), 'ba')
+        // gossipsub kept (or got back) an outbound stream on the connection that is left
+        const heardByA: string[] = []
+        const heardByB: string[] = []
+        a.subscribe('t', (d) => heardByA.push(text(d)))
+        b.subscribe('t', (d) => heardByB.push(text(d)))
+        let n = 0
+        await waitFor(
+          () => {
+            void a.publish('t', bytes(`a${++n}`))
+            void b.publish('t', bytes(`b${n}`))
+            return heardByA.length > 0 && heardByB.length > 0
+          },
+          'messages both ways',
+          { timeout: 15_000, interval: 200 },
+        )
+        for (const p of [a, b]) assert.equal(p.stats.internalErrors, 0)
+        await Promise.all(open.splice(0).map((p) => p.close()))
+      }
+    })
+
+    it('above maxPeers closes idle connections to peers outside the mesh, never one in use; a later request dials again', async () => {
+      const hub = await plane()
+      const others = await Promise.all([plane(), plane(), plane()])
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      for (const o of others) o.handle('slow', async () => (await held, bytes('done')))
+      await Promise.all(others.map((o) => hub.connect(o.addr, { timeoutMs: 10_000 })))
+      assert.equal(hub.peers().length, 3)
+      assert.equal(hub.trim(3, 0), 0, 'not above maxPeers')
+      assert.equal(hub.trim(1, 60_000), 0, 'nothing idle long enough')
+      // a request in flight to others[0] protects that connection
+      const pending = hub.request(others[0]!.addr, 'slow', bytes('x'), { timeoutMs: 10_000 })
+      await waitFor(() => connsOf(hub, others[0]!.peerId).length === 1 && hub.stats.requestsOut === 1, 'request sent')
+      await new Promise((r) => setTimeout(r, 50))
+      assert.equal(hub.trim(0, 0), 2)
+      await waitFor(() => hub.peers().length === 1, 'two connections closed', { timeout: 5_000 })
+      assert.deepEqual(hub.peers(), [others[0]!.peerId])
+      release()
+      assert.equal(text(await pending), 'done')
+      others[1]!.handle('echo', (req) => req)
+      assert.equal(text(await hub.request(others[1]!.addr, 'echo', bytes('again'), { timeoutMs: 10_000 })), 'again')
+      assert.equal(hub.stats.authFailures, 0)
+    })
+  })
+
   describe('close', () => {
     it('releases the port: a new plane binds the same port', async () => {
       const first = await plane()
