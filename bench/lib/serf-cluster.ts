@@ -7,8 +7,9 @@
  * - join: the N-th distinct `serf: EventMemberJoin: X` line of an agent;
  * - failure: first `memberlist: Suspect X has failed` anywhere, then
  *   `serf: EventMemberFailed: X` per agent;
- * - user events: `serf event -coalesce=false`, arrival at
- *   `agent: Received event: user-event: NAME`.
+ * - user events: sent through the agent RPC with coalescing off (what
+ *   `serf event -coalesce=false` sends; bench/lib/serf-rpc.ts), arrival at
+ *   `agent: Received event: user-event: NAME`, every such line counted.
  *
  * Caveat: Serf gates its log until the agent has started (and joined, with
  * -join), then flushes what it buffered, so a joiner's first lines carry the
@@ -16,7 +17,8 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
-import { killTracked, LOOPBACK, onLines, pollUntil, procRss, procStatFields, spawnTracked, waitExit } from './udp-procs.js'
+import { SerfRpc } from './serf-rpc.js'
+import { killTracked, LOOPBACK, onLines, pollUntil, procRss, procStatFields, spawnTracked } from './udp-procs.js'
 
 export interface SerfAgent {
   index: number
@@ -30,7 +32,10 @@ export interface SerfAgent {
   joins: Map<string, number>
   failed: Map<string, number>
   suspected: Map<string, number>
+  /** first arrival of each user event (by name) */
   userEvents: Map<string, number>
+  /** how many times each user event's line arrived (more than 1 = a duplicate delivery) */
+  userEventCounts: Map<string, number>
   logOpen: boolean
   exited: boolean
   tail: string[]
@@ -43,7 +48,7 @@ const RE_USER = /agent: Received event: user-event: (\S+)/
 
 export class SerfCluster {
   readonly agents: SerfAgent[] = []
-  private readonly aux = new Set<ChildProcess>()
+  private readonly clients = new Set<SerfRpc>()
 
   /**
    * @param bin path of the serf binary
@@ -85,6 +90,7 @@ export class SerfCluster {
       failed: new Map(),
       suspected: new Map(),
       userEvents: new Map(),
+      userEventCounts: new Map(),
       logOpen: false,
       exited: false,
       tail: [],
@@ -101,6 +107,7 @@ export class SerfCluster {
         if (!a.suspected.has(m[1]!)) a.suspected.set(m[1]!, t)
       } else if ((m = RE_USER.exec(line))) {
         if (!a.userEvents.has(m[1]!)) a.userEvents.set(m[1]!, t)
+        a.userEventCounts.set(m[1]!, (a.userEventCounts.get(m[1]!) ?? 0) + 1)
       } else if (line.includes('Log data will now stream in')) a.logOpen = true
     }
     onLines(proc.stdout, onLine)
@@ -162,21 +169,13 @@ export class SerfCluster {
   }
 
   /**
-   * `serf event -coalesce=false` through agent `sender`'s RPC; resolves with
-   * the spawn time of the CLI and when it exited.
+   * An RPC connection to agent `i`, handshaken (what the `serf` CLI opens for
+   * each command); closed by stopAll() if the caller has not closed it.
    */
-  async userEvent(sender: number, name: string, timeoutMs: number): Promise<{ spawnedAt: number; exitedAt: number; code: number | null }> {
-    const rpc = `${LOOPBACK}:${this.rpcPorts[sender]}`
-    const spawnedAt = performance.now()
-    const proc = spawnTracked(this.bin, ['event', '-coalesce=false', `-rpc-addr=${rpc}`, name, 'bench'], `serf-event-${name}`)
-    this.aux.add(proc)
-    onLines(proc.stdout, () => {})
-    onLines(proc.stderr, () => {})
-    const exited = await waitExit(proc, timeoutMs)
-    const exitedAt = performance.now()
-    if (!exited) await killTracked(proc)
-    this.aux.delete(proc)
-    return { spawnedAt, exitedAt, code: proc.exitCode }
+  async rpc(i: number, timeoutMs: number): Promise<SerfRpc> {
+    const client = await SerfRpc.connect(LOOPBACK, this.rpcPorts[i]!, timeoutMs)
+    this.clients.add(client)
+    return client
   }
 
   /** SIGKILL (kill -9) one agent; returns the moment the signal was sent */
@@ -188,6 +187,8 @@ export class SerfCluster {
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all([...this.agents.filter(Boolean).map((a) => killTracked(a.proc)), ...[...this.aux].map((p) => killTracked(p))])
+    for (const c of this.clients) c.close()
+    this.clients.clear()
+    await Promise.all(this.agents.filter(Boolean).map((a) => killTracked(a.proc)))
   }
 }

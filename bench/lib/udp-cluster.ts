@@ -57,6 +57,33 @@ export interface MetaResult {
   perAgentMs: number[]
 }
 
+export interface EventTiming {
+  seq: number
+  publisher: string
+  /** ms until publish() resolved (handed to gossipsub) */
+  publishMs: number | null
+  publishError: string | null
+  /** agents that got it at least once (the publisher's own delivery included) */
+  deliveries: number
+  duplicates: number
+  corrupt: number
+  /** names of agents that never got it */
+  missing: string[]
+  /** per agent that got it: ms from just before publish(), sorted */
+  perAgentMs: number[]
+}
+
+export interface EventsResult {
+  /** live agents, all subscribed */
+  n: number
+  /** agents running the stream/broadcast plane; how long the run waited for each to hold ≥ peersNeeded stream peers */
+  plane: { on: number; of: number; peersNeeded: number; peersReady: boolean; peersWaitMs: number; peers: { min: number; median: number; max: number } }
+  payloadBytes: number
+  events: EventTiming[]
+  /** sums of metrics().events over the live agents during the series */
+  stats: { published: number; delivered: number; duplicates: number; dropped: number }
+}
+
 export interface CrashResult {
   victim: string
   phaseMs: number
@@ -70,14 +97,20 @@ export interface CrashResult {
 }
 
 export interface StatusResult {
+  /** the first 2000 (the reply must stay readable); falseDeathCount is the exact number */
   falseDeaths: { observer: string; name: string; atMs: number }[]
+  /** the first 2000; suspicionCount is the exact number */
   suspicions: { observer: string; name: string; atMs: number }[]
+  falseDeathCount: number
+  suspicionCount: number
   joinErrors: number
   gcExposed: boolean
   /** join times as of the end of the run (agents still catching up when 'start' returned may have converged since) */
   joinPerAgentMs: (number | null)[]
   /** ms from t0 until the crash (or now): how long convergence was watched */
   observedMs: number
+  /** unhandled promise rejections in the worker, when the run asked to count them (null: not counted; one would end the worker) */
+  unhandledRejections: { count: number; first: string | null } | null
 }
 
 export class ShoalWorker {

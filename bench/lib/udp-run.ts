@@ -1,7 +1,8 @@
 /**
  * One measured life of a shoal cluster in a worker process (bench/lib/udp-worker.ts):
  * join → settle → memory → idle window (optionally under a loopback capture)
- * → optional metadata broadcast → crash of one agent at a random phase.
+ * → optional user-event series → optional metadata broadcast → crash of one
+ * agent at a random phase.
  * Used by the `udp` and `serf` scenarios.
  */
 import { quantile, type Table } from './scenario.js'
@@ -9,6 +10,7 @@ import { LoopbackCapture, type CaptureResult } from './serf-capture.js'
 import {
   ShoalWorker,
   type CrashResult,
+  type EventsResult,
   type IdleResult,
   type JoinResult,
   type MemoryResult,
@@ -31,6 +33,8 @@ export interface ShoalRunOptions {
   idleMs: number
   /** broadcast a metadata update and time it reaching everyone */
   meta: boolean
+  /** user events over the broadcast plane, timed to every subscriber (after the idle window, before the meta update) */
+  events?: { count: number; intervalMs: number; payloadBytes: number; capMs: number; peersCapMs: number }
   crashCapMs: number
   /** crash one agent and time its detection (default true) */
   crash?: boolean
@@ -42,6 +46,11 @@ export interface ShoalRunOptions {
   /** tcpdump path and the port range to count during the idle window */
   capture?: { tcpdump: string; lo: number; hi: number }
   progress?: (m: string) => void
+  /**
+   * count unhandled promise rejections in the worker (StatusResult.unhandledRejections) instead of
+   * letting the first one end it and the whole run; the caller must report the count
+   */
+  countUnhandled?: boolean
 }
 
 export interface ShoalRun {
@@ -57,6 +66,7 @@ export interface ShoalRun {
   solo: { cpuPct: number; rss: number; converged: boolean } | null
   capture: CaptureResult | null
   captureError: string | null
+  events: EventsResult | null
   meta: MetaResult | null
   crash: CrashResult | null
   status: StatusResult
@@ -80,7 +90,7 @@ export async function runShoal(o: ShoalRunOptions): Promise<ShoalRun> {
     say(`shoal N=${o.n}: joining (starts spread over ${o.spreadMs} ms)`)
     const join = await worker.call<JoinResult>(
       'start',
-      { n: o.n, ports: o.ports, spreadMs: o.spreadMs, capMs: o.joinCapMs, prefix: 'shoal' },
+      { n: o.n, ports: o.ports, spreadMs: o.spreadMs, capMs: o.joinCapMs, prefix: 'shoal', countUnhandled: o.countUnhandled === true },
       o.joinCapMs + 60_000,
     )
     let soloJoin: { converged: boolean } | undefined
@@ -134,6 +144,13 @@ export async function runShoal(o: ShoalRunOptions): Promise<ShoalRun> {
       p0 && p1 ? { cpuPctPerAgent: (100 * (p1.cpuSeconds - p0.cpuSeconds)) / (wall / 1000) / o.n, rss: p1.rss } : null
 
     const victim = 1 + Math.floor(Math.random() * (o.n - 1))
+    let events: EventsResult | null = null
+    if (o.events) {
+      say(`shoal N=${o.n}: ${o.events.count} user events, one every ${o.events.intervalMs} ms`)
+      const e = o.events
+      events = await worker.call<EventsResult>('events', e, e.peersCapMs + e.count * e.intervalMs + e.capMs + 30_000)
+      await sleep(Math.min(1000, o.settleMs))
+    }
     let meta: MetaResult | null = null
     if (o.meta) {
       let sender = Math.floor(Math.random() * o.n)
@@ -151,7 +168,7 @@ export async function runShoal(o: ShoalRunOptions): Promise<ShoalRun> {
     // an agent still catching up when 'start' returned is counted when it converged (before the crash)
     join.perAgentMs = status.joinPerAgentMs
     await worker.call('stop', {}, 10_000).catch(() => undefined)
-    return { n: o.n, join, quiet, memory, idle, procIdle, solo, capture: captured, captureError, meta, crash, status, wallMs: Date.now() - started }
+    return { n: o.n, join, quiet, memory, idle, procIdle, solo, capture: captured, captureError, events, meta, crash, status, wallMs: Date.now() - started }
   } finally {
     if (capture) await capture.kill()
     if (soloWorker) await soloWorker.kill()

@@ -7,7 +7,8 @@
  * whatever the bench process allocated before (the sim scenario, earlier N)
  * and lets the parent read the process's CPU and RSS like any other process.
  *
- * Commands: start, memory, idle, meta, crash, stop (see handlers below).
+ * Commands: start, solo, quiet, memory, idle, meta, events, crash, stop, status
+ * (see handlers below).
  * The process exits when stdin closes, on 'stop', or after a hard deadline.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
@@ -59,6 +60,15 @@ const falseDeaths: { observer: string; name: string; atMs: number }[] = []
 const suspicions: { observer: string; name: string; atMs: number }[] = []
 let joinErrors = 0
 let crashAt: number | undefined
+/**
+ * Unhandled promise rejections, counted instead of ending the process when 'start' asks for it
+ * (countUnhandled): a library bug that would otherwise lose the whole run. Reported by 'status'.
+ */
+const unhandled = { counting: false, count: 0, first: null as string | null }
+function onUnhandled(reason: unknown): void {
+  unhandled.count++
+  unhandled.first ??= reason instanceof Error ? `${reason.name}: ${reason.message}${reason.stack ? ` @ ${reason.stack.split('\n').slice(1, 3).map((l) => l.trim()).join(' < ')}` : ''}` : String(reason)
+}
 
 function rel(t: number): number {
   return Math.round((t - t0) * 10) / 10
@@ -113,10 +123,16 @@ interface StartCmd {
   spreadMs: number
   capMs: number
   prefix?: string
+  /** count unhandled rejections (reported by 'status') instead of letting them end the process */
+  countUnhandled?: boolean
 }
 
 async function start(c: StartCmd): Promise<unknown> {
   n = c.n
+  if (c.countUnhandled && !unhandled.counting) {
+    unhandled.counting = true
+    process.on('unhandledRejection', onUnhandled)
+  }
   const prefix = c.prefix ?? 'shoal'
   const bind = (i: number) => ({ host: '127.0.0.1', port: c.ports?.[i] ?? 0 })
   const first = await createAgent({ name: `${prefix}-0`, bind: bind(0), profile: 'lan' })
@@ -270,6 +286,109 @@ async function meta(c: { sender: number; capMs: number }): Promise<unknown> {
   return { sender: sender.name, reached: seen.size, of: others, all, perAgentMs: times }
 }
 
+function streamPeers(a: Agent): number {
+  return a.metrics().stream?.peers ?? 0
+}
+
+function quantiles(xs: number[]): { min: number; median: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b)
+  return { min: s[0] ?? 0, median: s[Math.floor((s.length - 1) / 2)] ?? 0, max: s[s.length - 1] ?? 0 }
+}
+
+interface EventsCmd {
+  count: number
+  intervalMs: number
+  payloadBytes: number
+  /** how long to wait after the last publish for every delivery */
+  capMs: number
+  /** how long to wait first for every agent to hold ≥ 2 stream peers (the broadcast plane's mesh) */
+  peersCapMs: number
+}
+
+/**
+ * User events over the broadcast plane: every live agent subscribes; `count` events of
+ * `payloadBytes` bytes go out every `intervalMs` from random agents. Per event: ms from just
+ * before publish() to each agent's first delivery (the publisher's own included), and every
+ * delivery counted (duplicates, corrupt payloads, who missed it).
+ */
+async function events(c: EventsCmd): Promise<unknown> {
+  const live = trackers.filter((t) => t.agent.name !== victimName).map((t) => t.agent)
+  const planeOn = live.filter((a) => a.metrics().stream !== undefined).length
+  const need = Math.min(2, live.length - 1)
+  const p0 = performance.now()
+  const peersReady = await until(() => live.every((a) => streamPeers(a) >= need), c.peersCapMs, 20)
+  const peersWaitMs = Math.round(performance.now() - p0)
+  const peers = quantiles(live.map(streamPeers))
+  const statsBefore = live.map((a) => a.metrics().events)
+  interface Track {
+    seq: number
+    publisher: string
+    t0: number
+    publishMs: number | null
+    publishError: string | null
+    arrivals: Map<number, number>
+    duplicates: number
+    corrupt: number
+  }
+  const tracks: Track[] = []
+  const name = 'bench-event'
+  const unsubscribe = live.map((a, i) =>
+    a.events.subscribe<string>(name, (e) => {
+      const now = performance.now()
+      const seq = typeof e.payload === 'string' ? Number(e.payload.slice(0, e.payload.indexOf('|'))) : NaN
+      const t = tracks[seq - 1]
+      if (!t) return
+      if (t.arrivals.has(i)) t.duplicates++
+      else t.arrivals.set(i, now)
+      if (e.origin !== t.publisher || (e.payload as string).length !== c.payloadBytes) t.corrupt++
+    }),
+  )
+  try {
+    const start = performance.now()
+    for (let seq = 1; seq <= c.count; seq++) {
+      const wait = start + (seq - 1) * c.intervalMs - performance.now()
+      if (wait > 0) await sleep(wait)
+      const publisher = live[Math.floor(Math.random() * live.length)]!
+      const head = `${seq}|`
+      const payload = head + 'x'.repeat(Math.max(0, c.payloadBytes - head.length))
+      const t: Track = { seq, publisher: publisher.name, t0: 0, publishMs: null, publishError: null, arrivals: new Map(), duplicates: 0, corrupt: 0 }
+      tracks.push(t)
+      t.t0 = performance.now()
+      try {
+        await publisher.events.publish(name, payload)
+        t.publishMs = Math.round((performance.now() - t.t0) * 100) / 100
+      } catch (err) {
+        t.publishError = err instanceof Error ? err.message : String(err)
+      }
+    }
+    await until(() => tracks.every((t) => t.arrivals.size === live.length), c.capMs, 5)
+    // late duplicates would show here
+    await sleep(300)
+  } finally {
+    unsubscribe.forEach((u) => u())
+  }
+  const statsAfter = live.map((a) => a.metrics().events)
+  const delta = (k: 'published' | 'delivered' | 'duplicates' | 'dropped') =>
+    statsAfter.reduce((sum, s, i) => sum + s[k] - statsBefore[i]![k], 0)
+  return {
+    n: live.length,
+    plane: { on: planeOn, of: live.length, peersNeeded: need, peersReady, peersWaitMs, peers },
+    payloadBytes: c.payloadBytes,
+    events: tracks.map((t) => ({
+      seq: t.seq,
+      publisher: t.publisher,
+      publishMs: t.publishMs,
+      publishError: t.publishError,
+      deliveries: t.arrivals.size,
+      duplicates: t.duplicates,
+      corrupt: t.corrupt,
+      missing: live.filter((_, i) => !t.arrivals.has(i)).map((a) => a.name),
+      perAgentMs: [...t.arrivals.values()].map((x) => Math.round((x - t.t0) * 10) / 10).sort((a, b) => a - b),
+    })),
+    stats: { published: delta('published'), delivered: delta('delivered'), duplicates: delta('duplicates'), dropped: delta('dropped') },
+  }
+}
+
 async function crash(c: { victim: number; phaseMs: number; capMs: number }): Promise<unknown> {
   const victim = trackers[c.victim]!.agent
   victimName = victim.name
@@ -314,16 +433,30 @@ async function stop(c: { leave?: boolean }): Promise<unknown> {
   return { stopped: trackers.length }
 }
 
+const STATUS_LIST_CAP = 2000
+
 function status(): unknown {
   // join times again: an agent that was still catching up when 'start' returned may have converged since
   const before = crashAt ?? performance.now()
   const joinPerAgentMs = trackers.map((t) => (t.convergedAt === undefined || t.convergedAt > before ? null : rel(t.convergedAt)))
-  return { falseDeaths, suspicions, joinErrors, gcExposed: gc !== undefined, joinPerAgentMs, observedMs: rel(before) }
+  // the reply is one line on a pipe the parent reads in lines of at most 1 MiB: a mesh in trouble
+  // (tens of thousands of suspicions) must not make it unreadable, so the lists are capped; the counts are exact
+  return {
+    falseDeaths: falseDeaths.slice(0, STATUS_LIST_CAP),
+    suspicions: suspicions.slice(0, STATUS_LIST_CAP),
+    falseDeathCount: falseDeaths.length,
+    suspicionCount: suspicions.length,
+    joinErrors,
+    gcExposed: gc !== undefined,
+    joinPerAgentMs,
+    observedMs: rel(before),
+    unhandledRejections: unhandled.counting ? { count: unhandled.count, first: unhandled.first } : null,
+  }
 }
 
 type Cmd = { cmd: string; id: number } & Record<string, unknown>
 
-const handlers: Record<string, (c: never) => Promise<unknown> | unknown> = { start, solo, quiet, memory, idle, meta, crash, stop, status }
+const handlers: Record<string, (c: never) => Promise<unknown> | unknown> = { start, solo, quiet, memory, idle, meta, events, crash, stop, status }
 
 function reply(obj: unknown): void {
   process.stdout.write('@@' + JSON.stringify(obj) + '\n')

@@ -77,15 +77,21 @@ describe('bench scenario: planes (tiny)', function () {
 
     const lone = table(result, 'one lone agent')
     assert.deepEqual(
-      lone.rows.map((r) => r[0]),
-      ['datagrams only', 'stream plane + keyring'],
+      lone.rows.map((r) => [r[0], r[1]]),
+      [
+        ['no agent (control)', 0],
+        ['datagrams only', 1],
+        ['stream plane + keyring', 1],
+      ],
     )
     for (let r = 0; r < lone.rows.length; r++) {
-      assert.ok(num(lone, r, 'process RSS MiB, no agent yet') > 10)
-      assert.ok(num(lone, r, 'process RSS MiB, 1 agent') > 10)
-      num(lone, r, 'agent RSS KiB')
-      num(lone, r, 'agent heap KiB')
+      assert.ok(num(lone, r, 'process RSS MiB before') > 10)
+      assert.ok(num(lone, r, 'process RSS MiB after') > 10)
+      num(lone, r, 'RSS delta KiB')
+      num(lone, r, 'heap delta KiB')
       assert.ok(num(lone, r, 'CPU % of a core') >= 0)
+      assert.match(String(cell(lone, r, 'baseline heap')), /^(shrank|NO shrink), [\d.]+ s$/)
+      assert.ok(num(lone, r, 'unhandled rejections') >= 0)
     }
     for (let r = 0; r < t.rows.length; r++) assert.ok(num(t, r, 'unhandled rejections') >= 0)
     const delta = table(result, 'what the plane adds per agent')

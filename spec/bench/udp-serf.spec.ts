@@ -82,15 +82,25 @@ describe('bench scenarios udp and serf (tiny)', function () {
       return
     }
     assert.equal(result.skipped, undefined)
-    assert.equal(result.tables.length, 7)
-    const [join, crash, event, cost, solo, mem] = result.tables as Table[]
-    for (const t of [join!, crash!, event!, cost!]) assert.equal(t.rows.length, 1, t.title)
+    assert.equal(result.tables.length, 9)
+    const [join, crash, event, eventDetail, meta, cost, solo, mem] = result.tables as Table[]
+    for (const t of [join!, crash!, event!, eventDetail!, meta!, cost!]) assert.equal(t.rows.length, 1, t.title)
     for (const name of ['serf median', 'serf last', 'shoal median', 'shoal last', 'ratio median', 'ratio last']) positive(column(join!, name)[0], `join ${name}`)
     for (const name of ['serf 1st failed', 'serf all', 'shoal 1st failed', 'shoal all', 'ratio all']) positive(column(crash!, name)[0], `crash ${name}`)
     assert.equal(column(crash!, 'false deaths serf/shoal')[0], '0/0')
-    positive(column(event!, 'serf from CLI spawn: median')[0], 'serf user event')
-    positive(column(event!, 'shoal updateMeta: median')[0], 'shoal meta broadcast')
-    positive(column(event!, 'ratio all (vs from sender)')[0], 'broadcast ratio')
+    // user events: 3 per side at N=3, every agent gets every event exactly once
+    for (const name of ['serf median', 'serf p90', 'serf max', 'shoal median', 'shoal p90', 'shoal max', 'ratio median']) positive(column(event!, name)[0], `user events ${name}`)
+    assert.equal(column(event!, 'delivered serf')[0], '9/9')
+    assert.equal(column(event!, 'delivered shoal')[0], '9/9')
+    assert.equal(column(event!, 'dup serf/shoal')[0], '0/0')
+    assert.equal(column(event!, 'shoal plane')[0], 'on 3/3', 'the shoal agents run the broadcast plane (the default)')
+    assert.match(cost!.title, /WITH the libp2p stream \+ broadcast plane/)
+    assert.equal(column(eventDetail!, 'serf errors')[0], 0)
+    assert.equal(column(eventDetail!, 'shoal errors')[0], 0)
+    positive(column(eventDetail!, 'serf RPC ack')[0], 'serf RPC ack')
+    positive(column(eventDetail!, 'shoal publish() resolved')[0], 'shoal publish')
+    positive(column(meta!, 'last member')[0], 'shoal meta broadcast')
+    assert.equal(column(meta!, 'reached')[0], '2/2')
     positive(column(cost!, 'serf RSS MiB')[0], 'serf RSS')
     positive(column(cost!, 'shoal CPU %')[0], 'shoal CPU')
     // serf's CPU comes in 10 ms ticks: over a 1 s tiny window it may honestly be 0, and its ratio then null
@@ -98,7 +108,7 @@ describe('bench scenarios udp and serf (tiny)', function () {
     assert.ok(Number.isFinite(serfCpu) && serfCpu >= 0)
     if (serfCpu > 0) positive(column(cost!, 'ratio')[0], 'CPU ratio')
     if (result.params.tcpdump) positive(column(cost!, 'serf B/s')[0], 'serf bytes (tcpdump)')
-    positive(column(cost!, 'shoal B/s (own count)')[0], 'shoal bytes')
+    positive(column(cost!, 'shoal UDP B/s (own count)')[0], 'shoal bytes')
     positive(column(solo!, 'shoal solo RSS MiB')[0], 'one shoal agent in its own process: RSS')
     // /proc CPU comes in 10 ms ticks: over the 1 s tiny window it may honestly read 0
     const soloCpu = column(solo!, 'shoal solo CPU %')[0] as number
