@@ -51,6 +51,8 @@ export interface ShoalRunOptions {
    * letting the first one end it and the whole run; the caller must report the count
    */
   countUnhandled?: boolean
+  /** false: agents run datagrams only; default: with the libp2p stream and broadcast planes */
+  plane?: boolean
 }
 
 export interface ShoalRun {
@@ -90,14 +92,14 @@ export async function runShoal(o: ShoalRunOptions): Promise<ShoalRun> {
     say(`shoal N=${o.n}: joining (starts spread over ${o.spreadMs} ms)`)
     const join = await worker.call<JoinResult>(
       'start',
-      { n: o.n, ports: o.ports, spreadMs: o.spreadMs, capMs: o.joinCapMs, prefix: 'shoal', countUnhandled: o.countUnhandled === true },
+      { n: o.n, ports: o.ports, spreadMs: o.spreadMs, capMs: o.joinCapMs, prefix: 'shoal', countUnhandled: o.countUnhandled === true, plane: o.plane !== false },
       o.joinCapMs + 60_000,
     )
     let soloJoin: { converged: boolean } | undefined
     if (soloWorker) {
       soloJoin = await soloWorker.call<{ converged: boolean }>(
         'solo',
-        { seed: join.addresses[0], expect: o.n + 1, capMs: 10_000, name: 'shoal-solo' },
+        { seed: join.addresses[0], expect: o.n + 1, capMs: 10_000, name: 'shoal-solo', plane: o.plane !== false },
         40_000,
       )
     }

@@ -125,6 +125,13 @@ interface StartCmd {
   prefix?: string
   /** count unhandled rejections (reported by 'status') instead of letting them end the process */
   countUnhandled?: boolean
+  /** false: datagrams only (createAgent({ stream: false })); default: the libp2p planes too */
+  plane?: boolean
+}
+
+/** createAgent options for the plane switch */
+function planeOption(plane: boolean | undefined): { stream?: false } {
+  return plane === false ? { stream: false } : {}
 }
 
 async function start(c: StartCmd): Promise<unknown> {
@@ -135,7 +142,7 @@ async function start(c: StartCmd): Promise<unknown> {
   }
   const prefix = c.prefix ?? 'shoal'
   const bind = (i: number) => ({ host: '127.0.0.1', port: c.ports?.[i] ?? 0 })
-  const first = await createAgent({ name: `${prefix}-0`, bind: bind(0), profile: 'lan' })
+  const first = await createAgent({ name: `${prefix}-0`, bind: bind(0), profile: 'lan', ...planeOption(c.plane) })
   trackers.push(track(first))
   const seed = first.address
   t0 = performance.now()
@@ -146,7 +153,7 @@ async function start(c: StartCmd): Promise<unknown> {
       (async () => {
         await sleep(Math.max(0, t0 + at - performance.now()))
         // created without seeds so the listeners are on before the join starts
-        const agent = await createAgent({ name: `${prefix}-${i}`, bind: bind(i), profile: 'lan' })
+        const agent = await createAgent({ name: `${prefix}-${i}`, bind: bind(i), profile: 'lan', ...planeOption(c.plane) })
         trackers.push(track(agent))
         agent.join([seed]).catch(() => joinErrors++)
       })(),
@@ -173,9 +180,9 @@ async function start(c: StartCmd): Promise<unknown> {
 }
 
 /** one agent joining an existing cluster of `expect - 1` members (its own process: the parent reads /proc) */
-async function solo(c: { seed: string; expect: number; capMs: number; name: string }): Promise<unknown> {
+async function solo(c: { seed: string; expect: number; capMs: number; name: string; plane?: boolean }): Promise<unknown> {
   n = c.expect
-  const agent = await createAgent({ name: c.name, bind: { host: '127.0.0.1', port: 0 }, profile: 'lan' })
+  const agent = await createAgent({ name: c.name, bind: { host: '127.0.0.1', port: 0 }, profile: 'lan', ...planeOption(c.plane) })
   const tr = track(agent)
   trackers.push(tr)
   t0 = performance.now()

@@ -295,7 +295,7 @@ function shoalEventSpread(e: EventsResult | null) {
   return e ? eventSpread(e.events, e.n) : null
 }
 
-async function runShoalSide(n: number, s: Settings): Promise<ShoalRun> {
+async function runShoalSide(n: number, s: Settings, plane: boolean): Promise<ShoalRun> {
   // fixed ports in their own checked-free range, so the same capture can count them
   const base = await freePortBlock(n)
   return runShoal({
@@ -309,7 +309,9 @@ async function runShoalSide(n: number, s: Settings): Promise<ShoalRun> {
     quietCapMs: s.settleMs < 1000 ? 3000 : 10_000,
     idleMs: s.idleMs,
     meta: true,
-    events: s.events,
+    // user events need the broadcast plane
+    ...(plane ? { events: s.events } : {}),
+    plane,
     solo: true,
     crashCapMs: s.crashCapMs,
     capture: s.tcpdump ? { tcpdump: s.tcpdump, lo: base, hi: base + n - 1 } : undefined,
@@ -346,6 +348,9 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const eventBytes = numberArg(args, 'event-bytes', 100)
   const spreadMs = tiny ? 300 : 1000
   const settleMs = tiny ? 300 : 2000
+  const planeArg = args.plane ?? 'on'
+  if (planeArg !== 'on' && planeArg !== 'off') throw new Error(`--plane must be on or off (got ${String(planeArg)})`)
+  const plane = planeArg === 'on'
   for (const n of nodes) if (!Number.isInteger(n) || n < 3 || n > 1000) throw new Error(`--nodes: each size must be an integer in 3..1000 (got ${n})`)
   if (!Number.isInteger(trials) || trials < 1 || trials > 20) throw new Error(`--trials must be an integer in 1..20 (got ${trials})`)
   if (!Number.isInteger(eventCount) || eventCount < 1 || eventCount > 100) throw new Error(`--events must be an integer in 1..100 (got ${eventCount})`)
@@ -354,7 +359,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const events: EventSettings = { count: eventCount, intervalMs: tiny ? 300 : 1000, payloadBytes: eventBytes, capMs: tiny ? 5000 : 10_000, peersCapMs: tiny ? 10_000 : 15_000 }
 
   const bin = resolveSerf(args)
-  const params: Record<string, unknown> = { nodes, trials, idleMs, memNodes, spreadMs, settleMs, events, tiny }
+  const params: Record<string, unknown> = { nodes, trials, idleMs, memNodes, spreadMs, settleMs, events, tiny, plane }
   if (!bin) {
     return { scenario: 'serf', params: { ...params, serfBin: args['serf-bin'] ?? null }, tables: [], goals: [], charts: [], data: null, skipped: SERF_MISSING }
   }
@@ -384,9 +389,9 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       let shoal: ShoalRun
       if (serfFirst) {
         serf = await runSerf(n, trial, s)
-        shoal = await runShoalSide(n, s)
+        shoal = await runShoalSide(n, s, plane)
       } else {
-        shoal = await runShoalSide(n, s)
+        shoal = await runShoalSide(n, s, plane)
         serf = await runSerf(n, trial, s)
       }
       results.push({ n, trial, order: serfFirst ? 'serf, shoal' : 'shoal, serf', serf, shoal })
@@ -412,6 +417,9 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       crashCapMs: 0,
       progress: ctx.progress,
       countUnhandled: true,
+      // 200 agents each with a libp2p node in ONE process saturate its event loop and never
+      // converge; the planes scenario measures what the planes add per agent (at N=50)
+      plane: false,
     })
   } catch (err) {
     memError = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
@@ -508,8 +516,9 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   }
   const planeOn = results.map((r) => r.shoal.events).filter((e): e is EventsResult => e !== null)
   /** what the shoal cost figures hold, as checked in every trial's agents (metrics().stream) */
-  const planeWith =
-    planeOn.length === 0
+  const planeWith = !plane
+    ? 'WITHOUT the libp2p plane (--plane off: datagrams only)'
+    : planeOn.length === 0
       ? 'with whatever plane the agents run by default (not checked)'
       : planeOn.every((e) => e.plane.on === e.plane.of)
         ? 'WITH the libp2p stream + broadcast plane (createAgent default; on in every agent)'
@@ -575,7 +584,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const memRss = mem ? (mem.memory.now.rss - mem.memory.baseline.rss) / memNodes : null
   const memConverged = mem ? spread(mem.join.perAgentMs).done : 0
   const memTable: Table = {
-    title: `shoal memory per agent with ${memNodes} agents in one fresh process (after forced GC; same config as the trials: ${planeWith}) vs one serf agent's RSS (median agent, largest N above)`,
+    title: `shoal memory per agent with ${memNodes} agents in one fresh process (after forced GC; datagrams only: ${memNodes} libp2p nodes in one process do not converge, the planes scenario measures the planes' memory) vs one serf agent's RSS (median agent, largest N above)`,
     columns: ['N', 'converged', 'heap Δ KiB/agent', 'RSS Δ KiB/agent', 'process RSS / N KiB', 'serf agent RSS MiB', 'ratio RSS Δ / serf', 'suspicions', 'false deaths', 'unhandled rejections'],
     rows: [
       mem
@@ -761,6 +770,7 @@ export const serfScenario: Scenario = {
     events: 'user events per side and N, one a second from random agents (default 10; --tiny: 3, one every 300 ms)',
     'event-bytes': 'payload of each user event, bytes (default 100; at most 400: Serf caps name + payload at 512)',
     'serf-bin': 'path of the serf binary (default: serf on PATH); a missing one skips the scenario',
+    plane: "'on' (default, createAgent's default) or 'off' (datagrams only; no user events on the shoal side)",
     capture: "'off' to skip counting bytes with tcpdump on lo (default: on when tcpdump is on PATH)",
   },
   run,

@@ -17,12 +17,17 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const nodes = listArg(args, 'nodes', tiny ? [5] : [50, 100, 200])
   const idleMs = numberArg(args, 'idle', tiny ? 1 : 20) * 1000
   const spreadMs = numberArg(args, 'spread', tiny ? 200 : 1000)
+  // this scenario measures the datagram plane; `planes` measures what libp2p adds
+  const planeArg = args.plane ?? 'off'
+  if (planeArg !== 'on' && planeArg !== 'off') throw new Error(`--plane must be on or off (got ${String(planeArg)})`)
+  const plane = planeArg === 'on'
   const settleMs = tiny ? 300 : 2000
   for (const n of nodes) if (!Number.isInteger(n) || n < 3) throw new Error(`--nodes: each size must be an integer ≥ 3 (got ${n})`)
 
   const runs: ShoalRun[] = []
   for (const n of nodes) {
     const r = await runShoal({
+      plane,
       n,
       spreadMs,
       // wait this long for everyone, then go on: a straggler is still timed, up to the crash
@@ -186,7 +191,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
 
   return {
     scenario: 'udp',
-    params: { nodes, idleMs, spreadMs, settleMs, profile: 'lan', tiny, gcExposed: runs.every((r) => r.memory.gcExposed) },
+    params: { nodes, idleMs, spreadMs, settleMs, profile: 'lan', tiny, plane, gcExposed: runs.every((r) => r.memory.gcExposed) },
     tables: [timing, cost, method],
     goals,
     charts,
@@ -207,6 +212,7 @@ export const udpScenario: Scenario = {
     nodes: 'comma-separated cluster sizes (default 50,100,200; --tiny: 5; 500 works but takes ~1 min more)',
     idle: 'idle window for CPU and bytes, seconds (default 20)',
     spread: 'joiners start spread evenly over this many ms (default 1000)',
+    plane: "'on' to give every agent the libp2p stream and broadcast planes too (default 'off': this scenario measures the datagram plane; see the planes scenario)",
   },
   run,
 }
