@@ -11,7 +11,7 @@ import { encodeStateFrame } from './wire/state-frame.js'
 import { createStreamPlane, type StreamPlane } from './transport/stream-plane.js'
 import { StreamDriver, type StreamDriverStats } from './stream-driver.js'
 import { clusterAuth } from './cluster-auth.js'
-import { EVENTS_CHANNEL, UserEvents, type EventHandler, type UserEvent, type UserEventStats } from './events/user-events.js'
+import { EVENTS_CHANNEL, UserEvents, type EventHandler, type Sealer, type UserEvent, type UserEventStats } from './events/user-events.js'
 import { JoinError, OptionsError, StoppedError } from './errors.js'
 import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
 import type { MemberState } from './swim/messages.js'
@@ -56,7 +56,7 @@ export interface AgentMetrics {
   bytesIn: number
   packetsOut: number
   bytesOut: number
-  /** datagrams dropped, by reason: did not decode, or failed the envelope (label, key, plaintext) */
+  /** datagrams (and broadcast-plane records) dropped, by reason: did not decode, or failed the envelope (label, key, plaintext) */
   dropped: Record<DropReason, number>
   /** packets the core could not be built or processed: always 0 unless shoal has a bug */
   internalErrors: number
@@ -203,6 +203,7 @@ export class Agent extends EventEmitter {
   private readonly driver: StreamDriver | undefined
   private readonly envelope: EnvelopeOptions
   private readonly userEvents: UserEvents
+  private readonly sealers = new Map<string, Sealer>()
   /** @internal fault injection for specs: true drops the datagram */
   private datagramFilter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined
   private readonly options: ResolvedOptions
@@ -339,25 +340,29 @@ export class Agent extends EventEmitter {
     }
   }
 
-  /** seals with the keyring (bound to the label and `purpose`), when there is one */
-  private sealer(purpose: string): { seal(d: Uint8Array): Uint8Array; open(d: Uint8Array): Uint8Array | undefined } | undefined {
+  /** seals with the keyring (bound to the label and `purpose`), when there is one; built once per purpose */
+  private sealer(purpose: 'event' | 'members' | 'records'): Sealer | undefined {
     const keyring = this.options.keyring
     if (!keyring) return undefined
-    const aad = new TextEncoder().encode(`${this.options.cluster}\u0000${purpose}`)
-    const { verifyIncoming, verifyOutgoing } = this.options.encryption
-    return {
-      seal: (d) => (verifyOutgoing ? keyring.seal(d, aad) : d),
-      open: (d) => keyring.open(d, aad) ?? (verifyIncoming ? undefined : d),
+    let sealer = this.sealers.get(purpose)
+    if (!sealer) {
+      const aad = new TextEncoder().encode(`${this.options.cluster}\u0000${purpose}`)
+      const { verifyIncoming, verifyOutgoing } = this.options.encryption
+      sealer = {
+        seal: (d) => (verifyOutgoing ? keyring.seal(d, aad) : d),
+        open: (d) => keyring.open(d, aad) ?? (verifyIncoming ? undefined : d),
+      }
+      this.sealers.set(purpose, sealer)
     }
+    return sealer
   }
 
   /** a member too large to piggyback announced its new record on the broadcast plane */
   private onMemberAnnouncement(data: Uint8Array): void {
-    if (this.stopped) return
-    const sealer = this.sealer('members')
-    const opened = sealer ? sealer.open(data) : data
-    const decoded = opened && decodePacket(opened)
-    if (!decoded || !decoded.ok || decoded.messages.some((m) => m.type !== 'alive')) {
+    const opened = this.openBroadcast('members', data)
+    if (!opened) return
+    const decoded = decodePacket(opened)
+    if (!decoded.ok || decoded.messages.some((m) => m.type !== 'alive')) {
       this.stats.dropped.malformed++
       return
     }
@@ -375,18 +380,31 @@ export class Agent extends EventEmitter {
       this.core.broadcast(key, payload)
       return
     }
-    if (echo || !this.plane) return
-    const sealer = this.sealer('records')
-    this.plane.publish('records', sealer ? sealer.seal(payload) : payload).catch(() => {
+    if (!echo) this.publishBroadcast('records', payload)
+  }
+
+  /** publishes on a broadcast-plane topic, sealed when we have a keyring */
+  private publishBroadcast(topic: 'members' | 'records', data: Uint8Array): void {
+    if (!this.plane) return
+    const sealer = this.sealer(topic)
+    this.plane.publish(topic, sealer ? sealer.seal(data) : data).catch(() => {
       this.stats.internalErrors++
     })
   }
 
+  /** a message from a broadcast-plane topic, opened; undefined (counted) if it cannot be */
+  private openBroadcast(topic: 'members' | 'records', data: Uint8Array): Uint8Array | undefined {
+    if (this.stopped) return undefined
+    const sealer = this.sealer(topic)
+    const opened = sealer ? sealer.open(data) : data
+    if (!opened) this.stats.dropped.decrypt++
+    return opened
+  }
+
   private onLargeRecord(data: Uint8Array): void {
-    if (this.stopped) return
-    const sealer = this.sealer('records')
-    const payload = sealer ? sealer.open(data) : data
-    if (!payload || payload[0] !== REGISTRY_CHANNEL) {
+    const payload = this.openBroadcast('records', data)
+    if (!payload) return
+    if (payload[0] !== REGISTRY_CHANNEL) {
       this.stats.dropped.malformed++
       return
     }
@@ -395,12 +413,7 @@ export class Agent extends EventEmitter {
   }
 
   private announceSelf(): void {
-    if (!this.plane) return
-    const sealer = this.sealer('members')
-    const packet = encodePacket([this.core.selfAlive()])
-    this.plane.publish('members', sealer ? sealer.seal(packet) : packet).catch(() => {
-      this.stats.internalErrors++
-    })
+    this.publishBroadcast('members', encodePacket([this.core.selfAlive()]))
   }
 
   private joinRefused(seq: number, seed: string, reason: string): void {
