@@ -335,7 +335,11 @@ export class Agent extends EventEmitter {
     return {
       install: (key) => ring().install(key),
       use: (key) => ring().use(key),
-      remove: (key) => ring().remove(key),
+      remove: (key) => {
+        ring().remove(key)
+        // peers admitted with that key must prove themselves again
+        this.plane?.revokeAll()
+      },
       list: () => ring().list(),
     }
   }

@@ -152,6 +152,12 @@ export interface StreamPlane {
    *   least recently used first).
    */
   trim(maxPeers: number, idleMs: number): number
+  /**
+   * Closes every connection, so each peer proves itself again with the keys
+   * installed now (after a key is removed, a peer holding only that key must
+   * not keep a connection it authenticated with it). Returns how many closed.
+   */
+  revokeAll(): number
   readonly stats: Readonly<StreamPlaneStats>
   close(): Promise<void>
 }
@@ -957,6 +963,17 @@ class StreamPlaneImpl implements StreamPlane {
   }
 
   /** graceful close (flushes a refusal already written), falling back to abort */
+  revokeAll(): number {
+    if (this.closed) return 0
+    let closed = 0
+    for (const conn of this.node.getConnections()) {
+      if (conn.status !== 'open') continue
+      this.closeConnection(conn)
+      closed++
+    }
+    return closed
+  }
+
   private closeConnection(conn: Connection): void {
     if (conn.status !== 'open') return
     conn.close({ signal: AbortSignal.timeout(CONNECTION_CLOSE_TIMEOUT_MS) }).catch((err: unknown) => {

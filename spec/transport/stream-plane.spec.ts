@@ -79,6 +79,27 @@ describe('transport/stream-plane', function () {
     await Promise.all(open.splice(0).map((p) => p.close()))
   })
 
+  describe('revoking admission', () => {
+    it('revokeAll() closes every connection, so a peer whose key is no longer accepted cannot keep using one', async () => {
+      let accepted = 'old-key'
+      const server = await plane({
+        prove: (local, remote) => keyAuth(accepted).prove(local, remote),
+        verify: (proof, remote, local) => keyAuth(accepted).verify(proof, remote, local),
+      })
+      server.handle('echo', (req) => req)
+      const client = await plane(keyAuth('old-key'))
+      assert.equal(text(await client.request(server.addr, 'echo', bytes('before'), { timeoutMs: 10_000 })), 'before')
+      // the server moves to a new key: the connection the client authenticated with the old one stays open...
+      accepted = 'new-key'
+      assert.equal(text(await client.request(server.addr, 'echo', bytes('still'), { timeoutMs: 10_000 })), 'still')
+      // ...until admission is revoked
+      assert.ok(server.revokeAll() >= 1)
+      await waitFor(() => server.peers().length === 0 && client.peers().length === 0, 'the connection to close on both ends')
+      const err = await failure(client.request(server.addr, 'echo', bytes('after'), { timeoutMs: 10_000 }))
+      expectKind(err, 'refused')
+    })
+  })
+
   describe('request/response', () => {
     it('round-trips small and 1 MiB bodies and authenticates the connection once', async () => {
       const server = await plane()
