@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { randomBytes, randomInt } from 'node:crypto'
+import { createHash, randomBytes, randomInt } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import { hostname, networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
@@ -11,7 +11,15 @@ import { encodeStateFrame } from './wire/state-frame.js'
 import { createStreamPlane, type StreamPlane } from './transport/stream-plane.js'
 import { StreamDriver, type StreamDriverStats } from './stream-driver.js'
 import { clusterAuth } from './cluster-auth.js'
-import { EVENTS_CHANNEL, UserEvents, type EventHandler, type Sealer, type UserEvent, type UserEventStats } from './events/user-events.js'
+import {
+  EVENTS_CHANNEL,
+  UserEvents,
+  type BroadcastChannel,
+  type EventHandler,
+  type Sealer,
+  type UserEvent,
+  type UserEventStats,
+} from './events/user-events.js'
 import { JoinError, OptionsError, StoppedError } from './errors.js'
 import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
 import type { MemberState } from './swim/messages.js'
@@ -168,6 +176,8 @@ export interface Agent {
 
 /** how often TTL leases and tombstones are checked */
 const CATALOG_TICK_MS = 250
+/** the first byte of a user event gossiped in datagrams (the registry's is 1, recent events' 2) */
+const EVENT_GOSSIP_CHANNEL = 3
 /** a service record too large for a datagram travels on the broadcast plane, up to this */
 const MAX_LARGE_RECORD = 1024 * 1024
 /** the broadcast plane's connections are topped up every this many catalog ticks */
@@ -204,6 +214,9 @@ export class Agent extends EventEmitter {
   private readonly envelope: EnvelopeOptions
   private readonly userEvents: UserEvents
   private readonly sealers = new Map<string, Sealer>()
+  /** subscribers of user events gossiped over datagrams (agents without the broadcast plane) */
+  private gossipEventHandlers: Set<(data: Uint8Array) => void> | undefined
+  private readonly gossipEventsSeen = new Set<string>()
   /** @internal fault injection for specs: true drops the datagram */
   private datagramFilter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined
   private readonly options: ResolvedOptions
@@ -269,14 +282,18 @@ export class Agent extends EventEmitter {
       plane.subscribe('members', (data) => this.onMemberAnnouncement(data))
       plane.subscribe('records', (data) => this.onLargeRecord(data))
     }
-    this.userEvents = new UserEvents(
-      name,
-      plane && {
-        publish: (data) => plane.publish('events', data),
-        subscribe: (handler) => plane.subscribe('events', (data) => handler(data)),
-      },
-      this.sealer('event'),
-    )
+    // events go over gossipsub; without the stream plane, small ones ride
+    // the datagrams' gossip as Serf's do (sealed there by the envelope)
+    this.userEvents = plane
+      ? new UserEvents(
+          name,
+          {
+            publish: (data) => plane.publish('events', data),
+            subscribe: (handler) => plane.subscribe('events', (data) => handler(data)),
+          },
+          this.sealer('event'),
+        )
+      : new UserEvents(name, this.gossipEventChannel(), undefined)
     this.catalog = new Catalog({
       self: name,
       memberState: (node) => this.core.stateOf(node),
@@ -359,6 +376,40 @@ export class Agent extends EventEmitter {
       this.sealers.set(purpose, sealer)
     }
     return sealer
+  }
+
+  /**
+   * User events as SWIM gossip, for an agent without the broadcast plane:
+   * each agent passes an event on the first time it sees it (keyed by its
+   * content, so copies from several peers queue once), as Serf does.
+   */
+  private gossipEventChannel(): BroadcastChannel {
+    const handlers = new Set<(data: Uint8Array) => void>()
+    this.gossipEventHandlers = handlers
+    return {
+      publish: async (data) => {
+        const payload = new Uint8Array(data.length + 1)
+        payload[0] = EVENT_GOSSIP_CHANNEL
+        payload.set(data, 1)
+        this.passOnGossipEvent(payload)
+        this.pump()
+      },
+      subscribe: (handler) => {
+        handlers.add(handler)
+        return () => handlers.delete(handler)
+      },
+      limit: { bytes: this.core.maxUserPayload - 1, why: 'without the stream plane an event must fit one gossip datagram' },
+    }
+  }
+
+  /** gossips an event payload unless already seen; returns whether it was new */
+  private passOnGossipEvent(payload: Uint8Array): boolean {
+    const key = createHash('sha256').update(payload).digest('base64').slice(0, 16)
+    if (this.gossipEventsSeen.has(key)) return false
+    this.gossipEventsSeen.add(key)
+    if (this.gossipEventsSeen.size > 4096) this.gossipEventsSeen.delete(this.gossipEventsSeen.values().next().value!)
+    this.core.broadcast(`event\u0000${key}`, payload)
+    return true
   }
 
   /** a member too large to piggyback announced its new record on the broadcast plane */
@@ -673,6 +724,9 @@ export class Agent extends EventEmitter {
       else this.catalog.onMessage(payload)
     } else if (payload[0] === EVENTS_CHANNEL && fromState) {
       this.userEvents.mergeState(payload)
+    } else if (payload[0] === EVENT_GOSSIP_CHANNEL && !fromState && this.gossipEventHandlers) {
+      if (!this.passOnGossipEvent(payload)) return
+      for (const handler of this.gossipEventHandlers) handler(payload.subarray(1))
     } else {
       this.stats.unknownChannel++
     }

@@ -20,6 +20,8 @@ export type EventHandler<T = unknown> = (event: UserEvent<T>) => void
 export interface BroadcastChannel {
   publish(data: Uint8Array): Promise<void>
   subscribe(handler: (data: Uint8Array) => void): () => void
+  /** the largest frame it carries, when smaller than events allow (gossip datagrams); `why` explains the limit */
+  limit?: { bytes: number; why: string }
 }
 
 /** Seals and opens payloads with the cluster's keyring, when it has one. */
@@ -44,6 +46,8 @@ const MAX_NAME_BYTES = 128
 /** (origin, id) pairs remembered for duplicate suppression */
 const SEEN_LIMIT = 8192
 const FRAME_VERSION = 1
+/** what sealing adds to a frame (AES-GCM: version, nonce, tag) */
+const SEAL_ROOM = 29
 /** the first byte of a state piece of recent events (the registry's is 1) */
 export const EVENTS_CHANNEL = 2
 /**
@@ -102,8 +106,13 @@ export class UserEvents {
       throw new OptionsError('payload', `encodes to ${body.length} bytes; events carry at most ${MAX_EVENT_PAYLOAD} (1 MiB)`)
     }
     const event: UserEvent = { name, payload: decodePayload(kind, body), origin: this.origin, ltime: this.clock++, id: randomBytes(8).toString('hex') }
-    this.stats.published++
     const frame = encodeFrame(event, kind, body)
+    const limit = this.channel?.limit
+    const sealed = frame.length + (this.sealer ? SEAL_ROOM : 0)
+    if (limit && sealed > limit.bytes) {
+      throw new OptionsError('payload', `makes an event of ${sealed} bytes; ${limit.why} (at most ${limit.bytes})`)
+    }
+    this.stats.published++
     this.deliver(event, frame)
     if (this.channel) await this.channel.publish(this.sealer ? this.sealer.seal(frame) : frame)
     return event

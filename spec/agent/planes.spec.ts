@@ -241,6 +241,36 @@ describe('agent: stream and broadcast planes over real libp2p (127.0.0.1)', func
     })
   })
 
+  describe('events without peers, and without the broadcast plane', () => {
+    let agents: Agent[] = []
+    after(async () => stopAll(agents))
+
+    it('a lone agent publishes without error and its own subscriber receives the event', async () => {
+      const lone = await createAgent({ name: 'lone', bind: { host: '127.0.0.1', port: 0 } })
+      agents.push(lone)
+      const got: unknown[] = []
+      lone.events.subscribe('solo', (e) => got.push(e.payload))
+      await lone.events.publish('solo', 'nobody else')
+      assert.deepEqual(got, ['nobody else'])
+    })
+
+    it('with stream: false, small events ride the datagram gossip to every agent once; a larger one is refused naming the payload', async () => {
+      const mesh = await startMesh(8, { stream: false }, 'dgram')
+      agents.push(...mesh)
+      await waitFor(() => allAlive(mesh), '8 datagram-only agents')
+      const got = new Map<string, number>()
+      mesh.forEach((a) => a.events.subscribe('ping', () => got.set(a.name, (got.get(a.name) ?? 0) + 1)))
+      await mesh[3]!.events.publish('ping', { n: 1 })
+      await waitFor(() => got.size === 8, 'the event at all 8', { detail: () => `${got.size}/8` })
+      await holdsFor(() => [...got.values()].every((n) => n === 1), 1000, 'each agent got it once')
+      await assert.rejects(mesh[0]!.events.publish('ping', 'x'.repeat(4000)), (err: unknown) => {
+        assert.ok(err instanceof Error && (err as { field?: string }).field === 'payload', String(err))
+        assert.match(err.message, /without the stream plane an event must fit one gossip datagram/)
+        return true
+      })
+    })
+  })
+
   describe('cluster labels', () => {
     let agents: Agent[] = []
     after(async () => stopAll(agents))
