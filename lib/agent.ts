@@ -45,6 +45,8 @@ export interface Member {
   meta: Record<string, string>
   /** last measured round-trip time of a direct probe, ms */
   rtt?: number
+  /** its meta is too large to gossip and is still being fetched over the stream plane: `member:update` follows */
+  metaPending?: true
 }
 
 export type MemberEventName =
@@ -1097,5 +1099,6 @@ function findCycles(graph: Map<string, Set<string>>): string[][] {
 function toMember(v: MemberView): Member {
   const m: Member = { name: v.name, address: v.address, state: v.state, incarnation: v.incarnation, meta: v.meta }
   if (v.rtt !== undefined) m.rtt = v.rtt
+  if (v.metaPending) m.metaPending = true
   return m
 }
