@@ -5,8 +5,7 @@
  * and by its own count.
  */
 import { execFileSync } from 'node:child_process'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
+import { getGc } from './gc.js'
 import { Simulator, type SimulatedNode } from '../../lib/sim/simulator.js'
 import type { SwimEvent } from '../../lib/swim/node.js'
 import { Rng } from '../../lib/swim/rng.js'
@@ -375,16 +374,7 @@ export function falsePositives(o: FalsePositiveOptions): FalsePositiveResult {
 
 /** heap in MiB after a full collection (gc exposed at run time if node was not started with --expose-gc) */
 export function heapMiB(): number {
-  let gc = (globalThis as { gc?: () => void }).gc
-  if (!gc) {
-    try {
-      setFlagsFromString('--expose-gc')
-      gc = runInNewContext('gc') as () => void
-    } catch {
-      gc = undefined
-    }
-  }
-  if (gc) gc()
+  getGc()?.()
   return process.memoryUsage().heapUsed / 2 ** 20
 }
 

@@ -13,23 +13,12 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
-import { runInNewContext } from 'node:vm'
-import { setFlagsFromString } from 'node:v8'
 import { createAgent, type Agent, type Member } from '../../lib/index.js'
+import { getGc } from './gc.js'
 
 const HARD_DEADLINE_MS = 15 * 60_000
 setTimeout(() => process.exit(3), HARD_DEADLINE_MS).unref()
 
-function getGc(): (() => void) | undefined {
-  const g = (globalThis as { gc?: () => void }).gc
-  if (g) return g
-  try {
-    setFlagsFromString('--expose-gc')
-    return runInNewContext('gc') as () => void
-  } catch {
-    return undefined
-  }
-}
 const gc = getGc()
 
 async function collect(): Promise<void> {

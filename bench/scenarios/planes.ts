@@ -17,14 +17,13 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { runInNewContext } from 'node:vm'
-import { setFlagsFromString } from 'node:v8'
 import { createAgent, type Agent, type AgentOptions, type UserEvent } from '../../lib/index.js'
 import type { Chart, Goal, Scenario, ScenarioContext, ScenarioResult, Table } from '../lib/scenario.js'
 import { median, numberArg, quantile } from '../lib/scenario.js'
 import { HAVE_SETPRIV, killTracked, onLines, spawnTracked, waitExit } from '../lib/udp-procs.js'
 import { REPO_ROOT } from '../lib/udp-cluster.js'
 import { notesTable, ratio, round } from '../lib/udp-run.js'
+import { getGc } from '../lib/gc.js'
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -228,16 +227,6 @@ interface CostResult {
   firstUnhandled: string | null
 }
 
-function getGc(): (() => void) | undefined {
-  const g = (globalThis as { gc?: () => void }).gc
-  if (g) return g
-  try {
-    setFlagsFromString('--expose-gc')
-    return runInNewContext('gc') as () => void
-  } catch {
-    return undefined
-  }
-}
 
 async function collect(gc: (() => void) | undefined): Promise<void> {
   if (!gc) {
