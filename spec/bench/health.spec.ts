@@ -6,28 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { renderSvg } from '../../bench/lib/report.js'
-import type { ScenarioResult, Table } from '../../bench/lib/scenario.js'
+import type { ScenarioResult } from '../../bench/lib/scenario.js'
+import { table, num } from '../support/bench-tables.js'
 import { healthScenario } from '../../bench/scenarios/health.js'
 import { scenarios, defaultSuite } from '../../bench/scenarios/index.js'
-
-function table(result: ScenarioResult, prefix: string): Table {
-  const t = result.tables.find((x) => x.title.startsWith(prefix))
-  assert.ok(t, `a table titled '${prefix}…' (have: ${result.tables.map((x) => x.title.slice(0, 40)).join(' | ')})`)
-  return t
-}
-
-function cell(t: Table, row: number, name: string): string | number | null {
-  const i = t.columns.indexOf(name)
-  assert.ok(i >= 0, `column '${name}' in '${t.title.slice(0, 40)}…' (have ${t.columns.join(', ')})`)
-  return t.rows[row]![i]!
-}
-
-function num(t: Table, row: number, name: string): number {
-  const v = cell(t, row, name)
-  assert.equal(typeof v, 'number', `${t.title.slice(0, 30)}… row ${row} '${name}' is a number (got ${String(v)})`)
-  assert.ok(Number.isFinite(v), `'${name}' is finite`)
-  return v as number
-}
 
 describe('bench scenario: health (tiny)', function () {
   this.timeout(120_000)

@@ -5,27 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { renderSvg } from '../../bench/lib/report.js'
-import type { ScenarioResult, Table } from '../../bench/lib/scenario.js'
+import type { ScenarioResult } from '../../bench/lib/scenario.js'
+import { table, col, num } from '../support/bench-tables.js'
 import { simScenario } from '../../bench/scenarios/sim.js'
-
-function table(result: ScenarioResult, prefix: string): Table {
-  const t = result.tables.find((x) => x.title.startsWith(prefix))
-  assert.ok(t, `a table titled '${prefix}…' (have: ${result.tables.map((x) => x.title.slice(0, 30)).join(' | ')})`)
-  return t
-}
-
-function col(t: Table, name: string): number {
-  const i = t.columns.indexOf(name)
-  assert.ok(i >= 0, `column '${name}' in '${t.title.slice(0, 40)}…' (have ${t.columns.join(', ')})`)
-  return i
-}
-
-function num(t: Table, row: number, name: string): number {
-  const v = t.rows[row]![col(t, name)]
-  assert.equal(typeof v, 'number', `${t.title.slice(0, 30)}… row ${row} '${name}' is a number (got ${String(v)})`)
-  assert.ok(Number.isFinite(v), `'${name}' is finite`)
-  return v as number
-}
 
 describe('bench scenario: sim (tiny)', function () {
   this.timeout(180_000)
