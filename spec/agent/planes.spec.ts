@@ -17,6 +17,11 @@ function sameMembers(agents: Agent[]): boolean {
   return agents.every((a) => agents.every((b) => stateIn(a, b.name) === 'alive'))
 }
 
+/** nobody of the list is dead or gone in anybody's view (a passing suspicion on a loaded machine is no false death) */
+function noneDown(agents: Agent[]): boolean {
+  return agents.every((a) => agents.every((b) => ['alive', 'suspect'].includes(stateIn(a, b.name))))
+}
+
 function countFailures(agents: Agent[]): { failed: string[] } {
   const seen = { failed: [] as string[] }
   for (const a of agents) a.on('member:failed', (m) => seen.failed.push(`${a.name} saw ${m.name} fail`))
@@ -147,12 +152,13 @@ describe('agent: stream and broadcast planes over real libp2p (127.0.0.1)', func
     it('a key rotation on the live mesh (install on all, use, remove the old) causes no false deaths', async () => {
       const keyB = key()
       for (const a of agents) a.keyring.install(keyB)
-      await holdsFor(() => sameMembers(agents), 1500, 'mesh alive after install')
+      await holdsFor(() => noneDown(agents), 1500, 'mesh alive after install')
       for (const a of agents) a.keyring.use(keyB)
-      await holdsFor(() => sameMembers(agents), 1500, 'mesh alive after use')
+      await holdsFor(() => noneDown(agents), 1500, 'mesh alive after use')
       for (const a of agents) a.keyring.remove(keyA)
       assert.deepEqual(agents[0]!.keyring.list(), { keys: [keyB], primary: keyB })
-      await holdsFor(() => sameMembers(agents), 5000, 'mesh alive after remove')
+      await holdsFor(() => noneDown(agents), 5000, 'mesh alive after remove')
+      await waitFor(() => sameMembers(agents), 'every member alive in every view after the rotation')
       assert.deepEqual(failures.failed, [])
       // the new key admits, the old one no longer does
       const late = await createAgent({ name: 'late', bind: { host: '127.0.0.1', port: 0 }, keyring: { keys: [keyB] }, cluster: 'prod' })
@@ -192,7 +198,7 @@ describe('agent: stream and broadcast planes over real libp2p (127.0.0.1)', func
         detail: () => agents.map((a) => a.members().filter((m) => m.state === 'alive').length).join(','),
       })
       console.log(`      [planes] two halves merged by stream push-pull alone in ${ms} ms`)
-      await holdsFor(() => allAlive(agents), 6000, 'everyone alive with UDP blocked')
+      await holdsFor(() => noneDown(agents), 6000, 'nobody down with UDP blocked')
       assert.deepEqual(failures.failed, [])
       const rescues = agents.reduce((n, a) => n + (a.metrics().stream?.probeRescues ?? 0), 0)
       assert.ok(rescues > 0, 'fallback probes answered over TCP')
