@@ -284,18 +284,14 @@ export class Agent extends EventEmitter {
       plane.subscribe('members', (data) => this.onMemberAnnouncement(data))
       plane.subscribe('records', (data) => this.onLargeRecord(data))
     }
-    // events go over gossipsub; without the stream plane, small ones ride
-    // the datagrams' gossip as Serf's do (sealed there by the envelope)
+    // events go over gossipsub, and small ones also ride the datagrams'
+    // gossip as Serf's do: gossipsub is fast but drops an event now and then
+    // while its mesh forms or mends, SWIM gossip reaches everyone (duplicates
+    // are suppressed). Without the stream plane, gossip alone carries them.
+    const gossip = this.gossipEventChannel()
     this.userEvents = plane
-      ? new UserEvents(
-          name,
-          {
-            publish: (data) => plane.publish('events', data),
-            subscribe: (handler) => plane.subscribe('events', (data) => handler(data)),
-          },
-          this.sealer('event'),
-        )
-      : new UserEvents(name, this.gossipEventChannel(), undefined)
+      ? new UserEvents(name, bothPlanes(gossip, plane), this.sealer('event'))
+      : new UserEvents(name, gossip, undefined)
     this.catalog = new Catalog({
       self: name,
       memberState: (node) => this.core.stateOf(node),
@@ -1043,6 +1039,24 @@ export function advertisedStreamAddr(planeAddr: string, host: string): string {
   const match = /\/tcp\/(\d+)\/p2p\/([^/]+)$/.exec(planeAddr)
   if (!match) return planeAddr
   return `/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${match[1]}/p2p/${match[2]}`
+}
+
+/** user events on gossipsub, and on datagram gossip too when they fit it */
+function bothPlanes(gossip: BroadcastChannel, plane: StreamPlane): BroadcastChannel {
+  return {
+    publish: async (data) => {
+      if (data.length <= gossip.limit!.bytes) await gossip.publish(data)
+      await plane.publish('events', data)
+    },
+    subscribe: (handler) => {
+      const offPlane = plane.subscribe('events', (data) => handler(data))
+      const offGossip = gossip.subscribe(handler)
+      return () => {
+        offPlane()
+        offGossip()
+      }
+    },
+  }
 }
 
 /** memberlist's choice for a wildcard bind: the first private address, else loopback */
