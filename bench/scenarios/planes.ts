@@ -870,32 +870,24 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const metaStats = stats(lat.meta.map((m) => m.allMs))
   const deliveries = (list: EventSummary[]) => list.reduce((s, e) => s + e.deliveries, 0)
   const dups = (list: EventSummary[]) => list.reduce((s, e) => s + e.duplicates + e.corrupt, 0)
+  /** one event series' summary row: both series share the columns and their meaning */
+  const eventRow = (what: string, list: EventSummary[], stats: typeof smallStats) => [
+    what,
+    list.length,
+    `${stats.done}/${stats.of}`,
+    round(stats.median, 1),
+    round(stats.p90, 1),
+    round(stats.max, 1),
+    round(median(list.map((e) => e.medianAgentMs).filter((x): x is number => x !== null)), 1),
+    `${deliveries(list)}/${list.length * n}`,
+    dups(list),
+  ]
   const latencySummary: Table = {
     title: `time until the LAST of N=${n} subscribers had the event, ms (encrypted agents with the stream plane, all in this process; from just before publish())`,
     columns: ['what', 'count', 'reached all', 'median', 'p90', 'max', 'median agent (median over events)', 'deliveries / expected', 'duplicates + corrupt'],
     rows: [
-      [
-        'small JSON event',
-        lat.small.length,
-        `${smallStats.done}/${smallStats.of}`,
-        round(smallStats.median, 1),
-        round(smallStats.p90, 1),
-        round(smallStats.max, 1),
-        round(median(lat.small.map((e) => e.medianAgentMs).filter((x): x is number => x !== null)), 1),
-        `${deliveries(lat.small)}/${lat.small.length * n}`,
-        dups(lat.small),
-      ],
-      [
-        '64 KiB event',
-        lat.big.length,
-        `${bigStats.done}/${bigStats.of}`,
-        round(bigStats.median, 1),
-        round(bigStats.p90, 1),
-        round(bigStats.max, 1),
-        round(median(lat.big.map((e) => e.medianAgentMs).filter((x): x is number => x !== null)), 1),
-        `${deliveries(lat.big)}/${lat.big.length * n}`,
-        dups(lat.big),
-      ],
+      eventRow('small JSON event', lat.small, smallStats),
+      eventRow('64 KiB event', lat.big, bigStats),
       [
         '64 KiB updateMeta (seen by the N-1 others)',
         lat.meta.length,
