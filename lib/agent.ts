@@ -8,9 +8,9 @@ import { checkMeta, checkSeed, resolveOptions, type AgentOptions, type ResolvedO
 import { envelopeOverhead, unwrap, wrap, type EnvelopeDropReason, type EnvelopeOptions } from './wire/envelope.js'
 import type { Keyring } from './wire/keyring.js'
 import { encodeStateFrame } from './wire/state-frame.js'
-import { createStreamPlane, type StreamPlane } from './transport/stream-plane.js'
-import { StreamDriver, type StreamDriverStats } from './stream-driver.js'
-import { clusterAuth } from './cluster-auth.js'
+import { createStreamPlane, type StreamPlane } from './planes/stream-plane.js'
+import { StreamDriver, type StreamDriverStats } from './planes/driver.js'
+import { clusterAuth } from './planes/proof.js'
 import {
   EVENTS_CHANNEL,
   UserEvents,
@@ -22,7 +22,7 @@ import {
 } from './events/user-events.js'
 import { JoinError, OptionsError, StoppedError } from './errors.js'
 import { SwimNode, type MemberEventType, type MemberView, type SwimCounters, type SwimEvent } from './swim/node.js'
-import type { MemberState } from './swim/messages.js'
+import type { MemberState } from './wire/messages.js'
 import { decodePacket, encodePacket, type WireErrorKind } from './wire/codec.js'
 import { createUdpTransport, formatAddress, parseAddress, type UdpTransport } from './transport/udp.js'
 import { Catalog, encodedRecordSize, REGISTRY_CHANNEL, type CatalogStats } from './registry/catalog.js'

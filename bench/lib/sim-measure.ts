@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { getGc } from './gc.js'
 import { Simulator, type SimulatedNode } from '../../lib/sim/simulator.js'
 import type { SwimEvent } from '../../lib/swim/node.js'
-import { Rng } from '../../lib/swim/rng.js'
+import { Rng } from '../../lib/util/rng.js'
 
 /** what a trial listens to: one member event seen by `node` at virtual time `now` */
 export type EventHandler = (node: SimulatedNode, event: SwimEvent, now: number) => void

@@ -5,7 +5,7 @@
  * costs in wall time. Everything but the wall times replays from --seed.
  */
 import { pushPullScale, suspicionTimeout } from '../../lib/swim/config.js'
-import { Rng } from '../../lib/swim/rng.js'
+import { Rng } from '../../lib/util/rng.js'
 import { runBig, type BigResult } from '../lib/sim-big.js'
 import {
   detectionChart,

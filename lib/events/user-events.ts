@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { OptionsError } from '../errors.js'
+import { decodeEventFrame, decodePayload, decodeRecentPiece, encodeEventFrame, encodePayload, encodeRecentPiece, MAX_EVENT_PAYLOAD, RECENT_EVENT_BYTES } from './frame.js'
+
+export { MAX_EVENT_PAYLOAD } from './frame.js'
 
 /** An event as subscribers receive it. */
 export interface UserEvent<T = unknown> {
@@ -40,12 +43,9 @@ export interface UserEventStats {
   dropped: number
 }
 
-/** Serf caps user events at 9 KB; the broadcast plane carries up to this */
-export const MAX_EVENT_PAYLOAD = 1024 * 1024
 const MAX_NAME_BYTES = 128
 /** (origin, id) pairs remembered for duplicate suppression */
 const SEEN_LIMIT = 8192
-const FRAME_VERSION = 1
 /** what sealing adds to a frame (AES-GCM: version, nonce, tag) */
 const SEAL_ROOM = 29
 /** the first byte of a state piece of recent events (the registry's is 1) */
@@ -56,12 +56,6 @@ export const EVENTS_CHANNEL = 2
  * RECENT_EVENT_BYTES, so the piece stays small enough for any sync
  */
 const RECENT_EVENTS = 64
-const RECENT_EVENT_BYTES = 1024
-/** a Lamport time beyond this is a bug or an attack: it would stop the clock at 2^53 */
-const MAX_LTIME = 2 ** 48
-const KIND_BYTES = 0
-const KIND_STRING = 1
-const KIND_JSON = 2
 
 /**
  * User events over the broadcast plane, as Serf's `serf event`: published
@@ -106,7 +100,7 @@ export class UserEvents {
       throw new OptionsError('payload', `encodes to ${body.length} bytes; events carry at most ${MAX_EVENT_PAYLOAD} (1 MiB)`)
     }
     const event: UserEvent = { name, payload: decodePayload(kind, body), origin: this.origin, ltime: this.clock++, id: randomBytes(8).toString('hex') }
-    const frame = encodeFrame(event, kind, body)
+    const frame = encodeEventFrame(event, kind, body)
     const limit = this.channel?.limit
     const sealed = frame.length + (this.sealer ? SEAL_ROOM : 0)
     if (limit && sealed > limit.bytes) {
@@ -141,23 +135,12 @@ export class UserEvents {
   /** the recent small events as one state piece (channel EVENTS_CHANNEL), or none */
   statePiece(): Uint8Array | undefined {
     if (this.recent.length === 0) return undefined
-    let size = 2
-    for (const f of this.recent) size += 4 + f.length
-    const out = new Uint8Array(size)
-    out[0] = EVENTS_CHANNEL
-    out[1] = this.recent.length
-    let pos = 2
-    for (const f of this.recent) {
-      new DataView(out.buffer).setUint32(pos, f.length)
-      out.set(f, pos + 4)
-      pos += 4 + f.length
-    }
-    return out
+    return encodeRecentPiece(EVENTS_CHANNEL, this.recent)
   }
 
   /** a peer's recent events: those we missed are delivered now */
   mergeState(piece: Uint8Array): void {
-    const frames = splitPiece(piece)
+    const frames = decodeRecentPiece(EVENTS_CHANNEL, piece)
     if (!frames) {
       this.stats.dropped++
       return
@@ -165,7 +148,7 @@ export class UserEvents {
     const catchingUp = !this.caughtUp
     this.caughtUp = true
     for (const frame of frames) {
-      const event = decodeFrame(frame)
+      const event = decodeEventFrame(frame)
       if (!event) {
         this.stats.dropped++
         continue
@@ -178,7 +161,7 @@ export class UserEvents {
 
   private onData(data: Uint8Array): void {
     const frame = this.sealer ? this.sealer.open(data) : data
-    const event = frame && decodeFrame(frame)
+    const event = frame && decodeEventFrame(frame)
     if (!event) {
       this.stats.dropped++
       return
@@ -227,69 +210,3 @@ export class UserEvents {
   }
 }
 
-/** the frames of a recent-events piece, or undefined if it is malformed */
-function splitPiece(piece: Uint8Array): Uint8Array[] | undefined {
-  if (piece.length < 2 || piece[0] !== EVENTS_CHANNEL) return undefined
-  const view = new DataView(piece.buffer, piece.byteOffset, piece.byteLength)
-  const frames: Uint8Array[] = []
-  let pos = 2
-  for (let i = 0; i < piece[1]!; i++) {
-    if (pos + 4 > piece.length) return undefined
-    const n = view.getUint32(pos)
-    if (n > RECENT_EVENT_BYTES || pos + 4 + n > piece.length) return undefined
-    frames.push(piece.subarray(pos + 4, pos + 4 + n))
-    pos += 4 + n
-  }
-  return pos === piece.length ? frames : undefined
-}
-
-function encodePayload(payload: Uint8Array | string | object): [number, Uint8Array] {
-  if (payload instanceof Uint8Array) return [KIND_BYTES, payload]
-  if (typeof payload === 'string') return [KIND_STRING, Buffer.from(payload)]
-  let json: string | undefined
-  try {
-    json = JSON.stringify(payload)
-  } catch (err) {
-    throw new OptionsError('payload', `cannot be encoded as JSON: ${(err as Error).message}`)
-  }
-  if (json === undefined) throw new OptionsError('payload', 'must be a Uint8Array, a string or a JSON-encodable object')
-  return [KIND_JSON, Buffer.from(json)]
-}
-
-function decodePayload(kind: number, body: Uint8Array): unknown {
-  if (kind === KIND_BYTES) return new Uint8Array(body)
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')
-  return kind === KIND_STRING ? text : JSON.parse(text)
-}
-
-/** version u8 | kind u8 | header length u16 | header JSON {n, o, l, i} | payload */
-function encodeFrame(event: UserEvent, kind: number, body: Uint8Array): Uint8Array {
-  const header = Buffer.from(JSON.stringify({ n: event.name, o: event.origin, l: event.ltime, i: event.id }))
-  const out = new Uint8Array(4 + header.length + body.length)
-  out[0] = FRAME_VERSION
-  out[1] = kind
-  out[2] = header.length >>> 8
-  out[3] = header.length & 0xff
-  out.set(header, 4)
-  out.set(body, 4 + header.length)
-  return out
-}
-
-/** a peer's frame: undefined for anything malformed */
-function decodeFrame(data: Uint8Array): UserEvent | undefined {
-  try {
-    if (data.length < 4 || data[0] !== FRAME_VERSION) return undefined
-    const kind = data[1]!
-    if (kind !== KIND_BYTES && kind !== KIND_STRING && kind !== KIND_JSON) return undefined
-    const headerLength = (data[2]! << 8) | data[3]!
-    if (4 + headerLength > data.length) return undefined
-    const h = JSON.parse(Buffer.from(data.subarray(4, 4 + headerLength)).toString('utf8')) as Record<string, unknown>
-    const body = data.subarray(4 + headerLength)
-    if (typeof h.n !== 'string' || typeof h.o !== 'string' || typeof h.i !== 'string') return undefined
-    if (typeof h.l !== 'number' || !Number.isSafeInteger(h.l) || h.l < 0 || h.l > MAX_LTIME) return undefined
-    if (body.length > MAX_EVENT_PAYLOAD) return undefined
-    return { name: h.n, origin: h.o, ltime: h.l, id: h.i, payload: decodePayload(kind, body) }
-  } catch {
-    return undefined
-  }
-}

@@ -1,5 +1,6 @@
-import type { MemberState } from '../swim/messages.js'
-import { canonical, decodeRecords, encodeRecords, keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
+import type { MemberState } from '../wire/messages.js'
+import { keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
+import { BATCH_OVERHEAD, batchedSize, decodeRecords, encodeRecords, sameContent } from './record-codec.js'
 import type { Instance, InstanceStatus } from './types.js'
 
 /**
@@ -153,13 +154,13 @@ export class Catalog {
     const pieces: Uint8Array[] = []
     const limit = this.deps.maxPayload - 1
     let batch: InstanceRecord[] = []
-    let size = 2
+    let size = BATCH_OVERHEAD
     for (const r of this.records.values()) {
-      const bytes = Buffer.byteLength(canonical(r)) + 1
+      const bytes = batchedSize(r)
       if (size + bytes > limit && batch.length > 0) {
         pieces.push(framed(encodeRecords(batch)))
         batch = []
-        size = 2
+        size = BATCH_OVERHEAD
       }
       batch.push(r)
       size += bytes
@@ -399,10 +400,6 @@ export class Catalog {
   private tombstoneOf(r: InstanceRecord, rev: number): InstanceRecord {
     return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
-}
-
-function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
-  return canonical(a) === canonical(b)
 }
 
 function framed(body: Uint8Array): Uint8Array {

@@ -85,3 +85,32 @@ export interface DiscoveryFilter {
   /** also return suspect and critical instances (default false: passing, warning and degraded only) */
   includeUnhealthy?: boolean
 }
+
+/**
+ * The replicated form of a service instance. Its owner (`node`) is the only
+ * writer; `rev` grows with every write (a wall-clock based counter, so it
+ * also grows across the owner's restarts) and the higher rev wins a merge:
+ * commutative, idempotent, order-free. A deregistration is a tombstone
+ * (`deleted`) that wins like any other write, then is forgotten after a while.
+ */
+export interface InstanceRecord {
+  node: string
+  service: string
+  id: string
+  rev: number
+  deleted: boolean
+  address: string
+  port: number
+  tags: string[]
+  meta: Record<string, string>
+  version?: string
+  endpoints: Record<string, Endpoint>
+  weight: number
+  zone?: string
+  /** wall-clock ms of the first registration of this id by this owner */
+  registeredAt: number
+  /** worst of its checks; 'passing' without checks */
+  health: CheckSummary['status']
+  checks: CheckSummary[]
+  dependsOn: string[]
+}

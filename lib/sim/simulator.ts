@@ -1,7 +1,7 @@
 import { profile, type ProfileName, type SwimConfig } from '../swim/config.js'
-import type { Message } from '../swim/messages.js'
+import type { Message } from '../wire/messages.js'
 import { SwimNode, type SwimEvent } from '../swim/node.js'
-import { Rng } from '../swim/rng.js'
+import { Rng } from '../util/rng.js'
 import { SimNetwork, type SimEndpoint } from '../transport/simulated.js'
 import { decodePacket, encodePacket } from '../wire/codec.js'
 

@@ -1,4 +1,4 @@
-import type { Message } from './messages.js'
+import type { Message } from '../wire/messages.js'
 
 /**
  * Updates waiting to be piggybacked (memberlist's TransmitLimitedQueue).

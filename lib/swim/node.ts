@@ -14,11 +14,12 @@ import type {
   SuspectMessage,
   SyncMessage,
   UserMessage,
-} from './messages.js'
-import { Rng } from './rng.js'
+} from '../wire/messages.js'
+import type { StreamState } from '../wire/messages.js'
+import { Rng } from '../util/rng.js'
 import { Suspicion } from './suspicion.js'
 import { TimerQueue, type Timer } from './timer-queue.js'
-import { encodedSize, PACKET_OVERHEAD } from '../wire/codec.js'
+import { encodedSize, MAX_MESSAGES, maxUserPayload, PACKET_OVERHEAD } from '../wire/codec.js'
 import { metaBytes, metaDigest } from './meta-digest.js'
 
 /**
@@ -45,6 +46,8 @@ export interface MemberView {
   /** its meta is too large to piggyback and has not been fetched yet */
   metaPending?: boolean
 }
+
+export type { StreamState } from '../wire/messages.js'
 
 export type MemberEventType = 'join' | 'update' | 'suspect' | 'alive' | 'failed' | 'leave' | 'reap'
 
@@ -79,12 +82,6 @@ export type StreamRequest =
   | { kind: 'probe'; id: number; target: string; stream: string; timeoutMs: number }
   /** a member's meta is known only by its digest: fetch it */
   | { kind: 'fetch-meta'; id: number; name: string; digest: string; stream?: string }
-
-/** A full state as push-pull over the stream plane carries it: full meta inline. */
-export interface StreamState {
-  members: StateMessage[]
-  user: Uint8Array[]
-}
 
 export interface Outgoing {
   to: string
@@ -553,9 +550,7 @@ export class SwimNode {
 
   /** largest payload `broadcast` and `localState` pieces may have */
   get maxUserPayload(): number {
-    // packet overhead, a sync header (16 bytes with framing), and the
-    // message's own framing (2 length + 1 tag + 2 payload length)
-    return this.config.packetSize - PACKET_OVERHEAD - 16 - 5
+    return maxUserPayload(this.config.packetSize)
   }
 
   // --------------------------------------------------------------- outputs
@@ -1188,8 +1183,8 @@ export class SwimNode {
     let used = 0
     const add = (record: Message): void => {
       const size = encodedSize(record)
-      // a packet holds at most 255 messages: the header and 254 records
-      if ((used + size > capacity || chunk.length >= 254) && chunk.length > 0) {
+      // a packet holds MAX_MESSAGES messages: the header and the records
+      if ((used + size > capacity || chunk.length >= MAX_MESSAGES - 1) && chunk.length > 0) {
         chunks.push({ records: chunk, bytes: used })
         chunk = []
         used = 0

@@ -32,7 +32,7 @@
  * Callbacks (receivers, timers) run synchronously inside run()/step(); an
  * exception they throw propagates out of run()/step() (the event is consumed).
  */
-import { Rng } from '../swim/rng.js'
+import { Rng } from '../util/rng.js'
 
 export interface LinkProfile {
   /** one-way latency in ms, drawn uniformly from [min, max] */

@@ -11,7 +11,7 @@
  * throws and reports every defect as a `WireError` in the result.
  */
 
-import type { MemberState, Message } from '../swim/messages.js'
+import type { MemberState, Message } from './messages.js'
 import { crc32 } from './crc32.js'
 
 export const WIRE_VERSION = 1
@@ -25,6 +25,22 @@ const HEADER_SIZE = 5
 const TRAILER_SIZE = 4
 /** Bytes of a packet that belong to no message: `encodePacket(ms).length === PACKET_OVERHEAD + Σ encodedSize(m)`. */
 export const PACKET_OVERHEAD = HEADER_SIZE + TRAILER_SIZE
+
+/**
+ * Bytes a `user` or `user-state` message adds around its payload: u16 message
+ * length, type tag, u16 payload length.
+ */
+export const USER_MESSAGE_OVERHEAD = 2 + 1 + 2
+/** Bytes of a `sync` header message (u16 length, tag, seq u32, flags u8, part u16, parts u16). */
+export const SYNC_HEADER_SIZE = 2 + 1 + 4 + 1 + 2 + 2
+
+/**
+ * The largest upper-layer payload that still fits a packet of `packetSize`
+ * bytes next to a sync header: what gossip updates and state pieces may carry.
+ */
+export function maxUserPayload (packetSize: number): number {
+  return packetSize - PACKET_OVERHEAD - SYNC_HEADER_SIZE - USER_MESSAGE_OVERHEAD
+}
 
 const MAGIC_0 = 0x53 // 'S'
 const MAGIC_1 = 0x48 // 'H'

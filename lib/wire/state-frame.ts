@@ -12,8 +12,7 @@
  * partial state.
  */
 
-import type { MemberState, StateMessage } from '../swim/messages.js'
-import type { StreamState } from '../swim/node.js'
+import type { MemberState, StateMessage, StreamState } from './messages.js'
 
 const MAGIC_0 = 0x53 // 'S'
 const MAGIC_1 = 0x46 // 'F'

@@ -12,7 +12,7 @@ import { LATENCY_REFRESH_MS } from '../../lib/discovery/balancer-strategies.js'
 import { combine32, fmix32, fnv1a32, hashString } from '../../lib/discovery/hash.js'
 import { OptionsError } from '../../lib/errors.js'
 import type { Instance, InstanceStatus } from '../../lib/registry/types.js'
-import { Rng } from '../../lib/swim/rng.js'
+import { Rng } from '../../lib/util/rng.js'
 import { waitFor } from '../support/wait.js'
 
 // --- helpers -----------------------------------------------------------------

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { Catalog, REGISTRY_CHANNEL, type CatalogDeps } from '../../lib/registry/catalog.js'
-import { decodeRecords, encodeRecords, recordKey, type InstanceRecord } from '../../lib/registry/record.js'
+import { recordKey, type InstanceRecord } from '../../lib/registry/record.js'
+import { decodeRecords, encodeRecords } from '../../lib/registry/record-codec.js'
 import type { Instance } from '../../lib/registry/types.js'
-import type { MemberState } from '../../lib/swim/messages.js'
+import type { MemberState } from '../../lib/wire/messages.js'
 
 /**
  * Catalog driven by hand: a fake wall clock, a member-state map standing in

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { profile } from '../../lib/swim/config.js'
-import type { Message } from '../../lib/swim/messages.js'
+import type { Message } from '../../lib/wire/messages.js'
 import { SwimNode, type SwimEvent } from '../../lib/swim/node.js'
 import { assertAllAlive, convergedMesh, everyoneSees, LAN, report, secs, sum } from './harness.js'
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { AliveMessage, Message } from '../../lib/swim/messages.js'
+import type { AliveMessage, Message } from '../../lib/wire/messages.js'
 import { encodedSize, PACKET_OVERHEAD } from '../../lib/wire/codec.js'
 import { addressOf, count, mesh, names, type Packet, type Wire } from './harness.js'
 

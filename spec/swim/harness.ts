@@ -10,7 +10,7 @@
  * order the nodes were added. Nothing here uses Math.random or the clock.
  */
 import { profile, type SwimConfig } from '../../lib/swim/config.js'
-import type { AliveMessage, Message } from '../../lib/swim/messages.js'
+import type { AliveMessage, Message } from '../../lib/wire/messages.js'
 import { SwimNode, type SwimEvent } from '../../lib/swim/node.js'
 import { decodePacket, encodePacket } from '../../lib/wire/codec.js'
 

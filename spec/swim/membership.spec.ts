@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { Message, StateMessage, SyncMessage } from '../../lib/swim/messages.js'
+import type { Message, StateMessage, SyncMessage } from '../../lib/wire/messages.js'
 import type { SwimNode } from '../../lib/swim/node.js'
 import { count, mesh, names, Wire } from './harness.js'
 

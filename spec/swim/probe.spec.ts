@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { Message } from '../../lib/swim/messages.js'
+import type { Message } from '../../lib/wire/messages.js'
 import { count, mesh, names, type Wire } from './harness.js'
 
 /** steps `w` until `until`, sampling a node's health after every instant */

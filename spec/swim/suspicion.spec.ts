@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { profile } from '../../lib/swim/config.js'
-import type { Message } from '../../lib/swim/messages.js'
+import type { Message } from '../../lib/wire/messages.js'
 import { SwimNode } from '../../lib/swim/node.js'
 import { addressOf, count, mesh, type Wire } from './harness.js'
 

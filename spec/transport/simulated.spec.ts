@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { Rng } from '../../lib/swim/rng.js'
+import { Rng } from '../../lib/util/rng.js'
 import { DEFAULT_MAX_EVENTS, SimNetwork } from '../../lib/transport/simulated.js'
 
 interface Delivery {

@@ -1,4 +1,4 @@
-import '../../lib/transport/polyfill.js'
+import '../../lib/planes/polyfill.js'
 import assert from 'node:assert/strict'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -14,7 +14,7 @@ import {
   type StreamErrorKind,
   type StreamPlane,
   type StreamPlaneOptions,
-} from '../../lib/transport/stream-plane.js'
+} from '../../lib/planes/stream-plane.js'
 import { waitFor } from '../support/wait.js'
 
 /** prove/verify with an HMAC over (prover > verifier) under a shared cluster key */

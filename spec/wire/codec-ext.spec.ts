@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 
-import type { AliveMessage, MemberState, Message, StateMessage } from '../../lib/swim/messages.js'
+import type { AliveMessage, MemberState, Message, StateMessage } from '../../lib/wire/messages.js'
 import {
   decodePacket,
   encodePacket,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import * as zlib from 'node:zlib'
 import fc from 'fast-check'
 
-import type { Message, MemberState } from '../../lib/swim/messages.js'
+import type { Message, MemberState } from '../../lib/wire/messages.js'
 import {
   decodePacket,
   encodePacket,

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import fc from 'fast-check'
 
-import type { MemberState, StateMessage } from '../../lib/swim/messages.js'
+import type { MemberState, StateMessage } from '../../lib/wire/messages.js'
 import type { StreamState } from '../../lib/swim/node.js'
 import { decodeStateFrame, encodeStateFrame, type StateFrameResult } from '../../lib/wire/state-frame.js'
 

@@ -128,3 +128,9 @@ export type Message =
   | UserStateMessage
 
 export type MessageType = Message['type']
+
+/** A full state as push-pull over the stream plane carries it: every member with its full meta, and the upper layers' pieces. */
+export interface StreamState {
+  members: StateMessage[]
+  user: Uint8Array[]
+}

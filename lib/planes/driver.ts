@@ -1,7 +1,8 @@
-import type { StreamRequest, SwimNode } from './swim/node.js'
-import { decodeStateFrame, encodeStateFrame } from './wire/state-frame.js'
-import { parseAddress } from './transport/udp.js'
-import { StreamError, type StreamPlane } from './transport/stream-plane.js'
+import type { StreamRequest, SwimNode } from '../swim/node.js'
+import { decodeStateFrame, encodeStateFrame } from '../wire/state-frame.js'
+import { decodeMetaRequest, decodeMetaResponse, encodeMetaRequest, encodeMetaResponse } from '../wire/meta-fetch.js'
+import { parseAddress } from '../transport/udp.js'
+import { StreamError, type StreamPlane } from './stream-plane.js'
 
 /**
  * Carries out the SWIM core's stream-plane work (push-pull, fallback probes,
@@ -76,9 +77,8 @@ export class StreamDriver {
     })
     plane.handle('probe', (request) => Uint8Array.of(fromUtf8.decode(request) === core.name ? 1 : 0))
     plane.handle('meta', (request) => {
-      const { name, digest } = parseMetaRequest(request)
-      const meta = core.metaOf(name, digest)
-      return meta ? utf8.encode(JSON.stringify(meta)) : new Uint8Array(0)
+      const { name, digest } = decodeMetaRequest(request)
+      return encodeMetaResponse(core.metaOf(name, digest))
     })
   }
 
@@ -212,12 +212,12 @@ export class StreamDriver {
       .map((m) => m.stream!)
     shuffle(others)
     const sources = [...(request.stream !== undefined ? [request.stream] : []), ...others.slice(0, META_SOURCES)]
-    const body = utf8.encode(JSON.stringify({ name: request.name, digest: request.digest }))
+    const body = encodeMetaRequest({ name: request.name, digest: request.digest })
     for (const source of sources) {
       if (this.closed) return
       try {
         const reply = await plane.request(source, 'meta', body, { timeoutMs: META_TIMEOUT_MS })
-        const meta = parseMeta(reply)
+        const meta = decodeMetaResponse(reply)
         if (meta && core.supplyMeta(this.o.now(), request.name, meta)) {
           this.stats.metaFetched++
           this.o.pump()
@@ -240,31 +240,6 @@ export function conventionalAddr(address: string): string {
 function peerIdOf(addr: string): string {
   const at = addr.lastIndexOf('/p2p/')
   return at < 0 ? '' : addr.slice(at + 5)
-}
-
-function parseMetaRequest(body: Uint8Array): { name: string; digest: string } {
-  const v = JSON.parse(fromUtf8.decode(body)) as unknown
-  if (typeof v !== 'object' || v === null) throw new Error('bad meta request')
-  const { name, digest } = v as Record<string, unknown>
-  if (typeof name !== 'string' || typeof digest !== 'string') throw new Error('bad meta request')
-  return { name, digest }
-}
-
-/** a peer's answer: a flat object of strings, or nothing */
-function parseMeta(body: Uint8Array): Record<string, string> | undefined {
-  if (body.length === 0) return undefined
-  try {
-    const v = JSON.parse(fromUtf8.decode(body)) as unknown
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
-    const out: Record<string, string> = {}
-    for (const [k, val] of Object.entries(v)) {
-      if (typeof val !== 'string') return undefined
-      out[k] = val
-    }
-    return out
-  } catch {
-    return undefined
-  }
 }
 
 function shuffle<T>(items: T[]): void {

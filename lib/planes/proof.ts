@@ -1,4 +1,4 @@
-import type { Keyring } from './wire/keyring.js'
+import type { Keyring } from '../wire/keyring.js'
 
 /**
  * Admission to the stream plane. Noise encrypts a libp2p connection but lets
