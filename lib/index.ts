@@ -1,16 +1,39 @@
 /** shoal: serverless service discovery over a SWIM + Lifeguard gossip mesh. */
 export { createAgent, Agent } from './agent.js'
-export type { Member, MemberEventName, AgentMetrics, StopOptions, AgentEvents, AgentKeyring } from './agent.js'
-export type { UserEvent, EventHandler } from './events/user-events.js'
-export { MAX_EVENT_PAYLOAD } from './events/user-events.js'
+export type {
+  AgentEventMap,
+  AgentMetrics,
+  StopOptions,
+  AgentEvents,
+  AgentKeyring,
+  Member,
+  MemberEventName,
+  Registration,
+  ServiceChange,
+  HealthChange,
+  InstanceHealth,
+  DependencyGraph,
+} from './agent.js'
+export type { UserEvent, EventHandler } from './events/types.js'
+export { MAX_EVENT_PAYLOAD } from './events/frame.js'
 export { StreamError } from './planes/stream-plane.js'
 export type { AgentOptions } from './options.js'
+export type { LogSink } from './runtime/logger.js'
 export type { MemberState } from './wire/messages.js'
 export type { SwimConfig, ProfileName } from './swim/config.js'
 export { PROFILES } from './swim/config.js'
 export { ShoalError, OptionsError, JoinError, StoppedError } from './errors.js'
-export type { Registration, ServiceChange } from './agent.js'
-export type { ServiceRegistration, Instance, InstanceStatus, DiscoveryFilter, Endpoint } from './registry/types.js'
+export type { ServiceRegistration } from './health/registration.js'
+export type {
+  CheckDefinition,
+  HttpCheckDefinition,
+  TcpCheckDefinition,
+  TtlCheckDefinition,
+  FnCheckDefinition,
+  CheckResult,
+  CheckStatus,
+} from './health/types.js'
+export type { Instance, InstanceStatus, DiscoveryFilter, Endpoint, CheckSummary } from './registry/types.js'
 export { Watch } from './discovery/watch.js'
 export { Balancer, BalancerError, instanceKey } from './discovery/balancer.js'
 export type { BalancerOptions, CallOptions, BreakerOptions, Strategy } from './discovery/balancer.js'

@@ -1,9 +1,11 @@
 import { isIP } from 'node:net'
 import { CONFIG_KEYS, PROFILES, type ProfileName, type SwimConfig } from './swim/config.js'
 import { OptionsError } from './errors.js'
-import type { ServiceRegistration } from './registry/types.js'
-import { checkRegistration, type CheckedRegistration } from './registry/validate.js'
+import { checkMeta, checkPort, checkSeed, show } from './membership/validate.js'
+import type { ServiceRegistration } from './health/registration.js'
+import { checkRegistration, type CheckedRegistration } from './health/registration.js'
 import { Keyring } from './wire/keyring.js'
+import type { LogSink } from './runtime/logger.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -45,6 +47,11 @@ export interface AgentOptions extends Partial<SwimConfig> {
   stream?: false | { port?: number }
   /** bound on our full state (members, meta, services) as one push-pull message, bytes (default 16 MiB) */
   maxStateBytes?: number
+  /**
+   * where log lines go (`console`, pino, …: anything with debug/info/warn/error);
+   * default: nowhere, unless DEBUG names shoal's components (e.g. DEBUG=shoal*), then stderr
+   */
+  logger?: LogSink
 }
 
 export interface ResolvedOptions {
@@ -65,11 +72,10 @@ export interface ResolvedOptions {
   /** undefined: datagrams only */
   stream?: { port?: number }
   maxStateBytes: number
+  logger?: LogSink
 }
 
 export const DEFAULT_PORT = 7946
-/** without the stream plane, metadata must fit in gossip datagrams */
-export const META_LIMIT_BYTES = 1024
 export const DEFAULT_MAX_STATE_BYTES = 16 * 1024 * 1024
 /** letters, digits, '.', '_', '-': the label also names libp2p protocols and topics */
 const CLUSTER_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
@@ -91,6 +97,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'encryption',
   'stream',
   'maxStateBytes',
+  'logger',
   ...CONFIG_KEYS,
 ])
 
@@ -233,6 +240,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     o.services.forEach((reg, i) => services.push(checkRegistration(reg, `services[${i}]`)))
   }
 
+  let logger: LogSink | undefined
+  if (o.logger !== undefined) {
+    const l = o.logger as Record<string, unknown> | null
+    if (l === null || typeof l !== 'object') throw new OptionsError('logger', 'must be an object with debug, info, warn and error methods (console will do)')
+    for (const level of ['debug', 'info', 'warn', 'error']) {
+      if (typeof l[level] !== 'function') throw new OptionsError(`logger.${level}`, 'must be a function')
+    }
+    logger = o.logger as LogSink
+  }
+
   const resolved: ResolvedOptions = {
     services,
     bind,
@@ -251,39 +268,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (name !== undefined) resolved.name = name
   if (advertise) resolved.advertise = advertise
   if (randomSeed !== undefined) resolved.randomSeed = randomSeed
+  if (logger) resolved.logger = logger
   return resolved
-}
-
-/**
- * `large`: the stream plane carries meta of any size (bounded by the total
- * state); without it meta must fit in gossip datagrams.
- */
-export function checkMeta(field: string, meta: unknown, large: boolean): Record<string, string> {
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
-    throw new OptionsError(field, 'must be an object of string values')
-  }
-  const out: Record<string, string> = {}
-  let bytes = 0
-  for (const [key, value] of Object.entries(meta)) {
-    if (typeof value !== 'string') throw new OptionsError(`${field}.${key}`, `must be a string (got ${show(value)})`)
-    bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
-    out[key] = value
-  }
-  if (!large && bytes > META_LIMIT_BYTES) {
-    throw new OptionsError(field, `takes ${bytes} bytes encoded; at most ${META_LIMIT_BYTES} fit in gossip datagrams (larger meta needs the stream plane)`)
-  }
-  return out
-}
-
-/** "host:port", IPv6 bracketed; the host may be a name to resolve at join */
-export function checkSeed(field: string, seed: unknown): string {
-  if (typeof seed !== 'string') throw new OptionsError(field, `must be a "host:port" string (got ${show(seed)})`)
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(seed)
-  if (!match) throw new OptionsError(field, `must look like "host:port" or "[ipv6]:port" (got ${show(seed)})`)
-  const host = match[1] ?? match[2]!
-  if (match[1] !== undefined && isIP(host) !== 6) throw new OptionsError(field, `"${host}" is not an IPv6 address`)
-  checkPort(field, Number(match[3]), false)
-  return seed
 }
 
 function checkHost(field: string, host: unknown): string {
@@ -292,24 +278,10 @@ function checkHost(field: string, host: unknown): string {
   return host
 }
 
-function checkPort(field: string, port: unknown, allowZero: boolean): number {
-  const min = allowZero ? 0 : 1
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < min || port > 65535) {
-    throw new OptionsError(field, `must be an integer from ${min} to 65535 (got ${show(port)})`)
-  }
-  return port
-}
-
 function optionalPositive(field: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new OptionsError(field, `must be a positive number of milliseconds (got ${show(value)})`)
   }
   return value
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
-  return String(value)
 }

@@ -1,55 +1,23 @@
 import { randomBytes } from 'node:crypto'
 import { OptionsError } from '../errors.js'
+import { callListener } from '../runtime/failures.js'
+import { CHANNELS } from '../swim/channels.js'
+import { SeenSet } from '../util/seen-set.js'
+import { SEAL_OVERHEAD } from '../wire/keyring.js'
+import type { Sealer } from '../wire/sealer.js'
+import type { BroadcastChannel, EventHandler, UserEvent, UserEventStats } from './types.js'
 import { decodeEventFrame, decodePayload, decodeRecentPiece, encodeEventFrame, encodePayload, encodeRecentPiece, MAX_EVENT_PAYLOAD, RECENT_EVENT_BYTES } from './frame.js'
 
 export { MAX_EVENT_PAYLOAD } from './frame.js'
 
-/** An event as subscribers receive it. */
-export interface UserEvent<T = unknown> {
-  name: string
-  /** as published: a Uint8Array, a string, or the JSON value of an object */
-  payload: T
-  /** name of the agent that published it */
-  origin: string
-  /** Lamport time of the publish: events from one origin are ordered by it */
-  ltime: number
-  /** unique per event: duplicates are suppressed by (origin, id) */
-  id: string
-}
-
-export type EventHandler<T = unknown> = (event: UserEvent<T>) => void
-
-/** What user events need of the broadcast plane (gossipsub in an agent). */
-export interface BroadcastChannel {
-  publish(data: Uint8Array): Promise<void>
-  subscribe(handler: (data: Uint8Array) => void): () => void
-  /** the largest frame it carries, when smaller than events allow (gossip datagrams); `why` explains the limit */
-  limit?: { bytes: number; why: string }
-}
-
-/** Seals and opens payloads with the cluster's keyring, when it has one. */
-export interface Sealer {
-  seal(data: Uint8Array): Uint8Array
-  open(data: Uint8Array): Uint8Array | undefined
-}
-
-export interface UserEventStats {
-  published: number
-  delivered: number
-  /** of those delivered, how many came late through anti-entropy (missed on the broadcast plane) */
-  recovered: number
-  duplicates: number
-  /** could not be opened (wrong key, forged) or decoded */
-  dropped: number
-}
+export type { BroadcastChannel, EventHandler, UserEvent, UserEventStats } from './types.js'
+export type { Sealer } from '../wire/sealer.js'
 
 const MAX_NAME_BYTES = 128
 /** (origin, id) pairs remembered for duplicate suppression */
 const SEEN_LIMIT = 8192
-/** what sealing adds to a frame (AES-GCM: version, nonce, tag) */
-const SEAL_ROOM = 29
-/** the first byte of a state piece of recent events (the registry's is 1) */
-export const EVENTS_CHANNEL = 2
+/** the first byte of a state piece of recent events */
+export const EVENTS_CHANNEL: number = CHANNELS.events
 /**
  * Serf keeps recent events in its push-pull state so a member that missed
  * one on the broadcast plane still gets it; we keep this many, each at most
@@ -65,7 +33,7 @@ const RECENT_EVENTS = 64
 export class UserEvents {
   private clock = 0
   private readonly handlers = new Map<string, Set<EventHandler>>()
-  private readonly seen = new Set<string>()
+  private readonly seen = new SeenSet(SEEN_LIMIT)
   /** frames of the latest small events, for anti-entropy */
   private readonly recent: Uint8Array[] = []
   /** the first recent-events piece merged only marks what it holds as seen (Serf ignores old events at join) */
@@ -77,6 +45,8 @@ export class UserEvents {
     private readonly origin: string,
     private readonly channel: BroadcastChannel | undefined,
     private readonly sealer: Sealer | undefined,
+    /** passes on an event first heard from a peer, as received (sealed), keyed by its origin and id */
+    private readonly relay?: (data: Uint8Array, key: string) => void,
   ) {
     this.unsubscribePlane = channel?.subscribe((data) => this.onData(data))
   }
@@ -102,13 +72,13 @@ export class UserEvents {
     const event: UserEvent = { name, payload: decodePayload(kind, body), origin: this.origin, ltime: this.clock++, id: randomBytes(8).toString('hex') }
     const frame = encodeEventFrame(event, kind, body)
     const limit = this.channel?.limit
-    const sealed = frame.length + (this.sealer ? SEAL_ROOM : 0)
+    const sealed = frame.length + (this.sealer ? SEAL_OVERHEAD : 0)
     if (limit && sealed > limit.bytes) {
       throw new OptionsError('payload', `makes an event of ${sealed} bytes; ${limit.why} (at most ${limit.bytes})`)
     }
     this.stats.published++
     this.deliver(event, frame)
-    if (this.channel) await this.channel.publish(this.sealer ? this.sealer.seal(frame) : frame)
+    if (this.channel) await this.channel.publish(this.sealer ? this.sealer.seal(frame) : frame, eventKey(event))
     return event
   }
 
@@ -167,7 +137,7 @@ export class UserEvents {
       return
     }
     this.witness(event.ltime)
-    this.deliver(event, frame)
+    if (this.deliver(event, frame)) this.relay?.(data, eventKey(event))
   }
 
   /** Lamport: our next event comes after every event we have seen */
@@ -177,11 +147,7 @@ export class UserEvents {
 
   /** returns false for a duplicate */
   private markSeen(event: UserEvent): boolean {
-    const key = `${event.origin}\u0000${event.id}`
-    if (this.seen.has(key)) return false
-    this.seen.add(key)
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!)
-    return true
+    return this.seen.add(eventKey(event))
   }
 
   private deliver(event: UserEvent, frame: Uint8Array): boolean {
@@ -194,19 +160,13 @@ export class UserEvents {
       if (this.recent.length > RECENT_EVENTS) this.recent.shift()
     }
     this.stats.delivered++
-    for (const set of [this.handlers.get(event.name), this.handlers.get('*')]) {
-      for (const handler of set ?? []) {
-        try {
-          handler(event)
-        } catch (err) {
-          // a throwing subscriber is the user's bug: it must not stop the others
-          queueMicrotask(() => {
-            throw err
-          })
-        }
-      }
-    }
+    // a throwing subscriber is the user's bug: it must not stop the others
+    for (const set of [this.handlers.get(event.name), this.handlers.get('*')]) for (const handler of set ?? []) callListener(handler, event)
     return true
   }
 }
 
+/** one event, whatever plane brought it */
+function eventKey(event: UserEvent): string {
+  return `${event.origin}\u0000${event.id}`
+}

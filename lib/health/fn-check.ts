@@ -1,3 +1,4 @@
+import type { Clock } from '../runtime/clock.js'
 import { Deadline } from './deadline.js'
 import { describeError, truncateOutput } from './output.js'
 import type { CheckRunResult, CheckStatus, FnCheckSpec } from './types.js'
@@ -13,8 +14,8 @@ const STATUSES = new Set<unknown>(['passing', 'warning', 'critical'])
  * that is not { status, output?: string } is critical, with output saying
  * which. Never rejects.
  */
-export async function runFnCheck(target: FnTarget, signal?: AbortSignal): Promise<CheckRunResult> {
-  const deadline = new Deadline(target.timeout, signal)
+export async function runFnCheck(target: FnTarget, signal?: AbortSignal, clock?: Clock): Promise<CheckRunResult> {
+  const deadline = new Deadline(target.timeout, signal, clock)
   try {
     const value: unknown = await deadline.race(Promise.resolve().then(() => target.fn(deadline.signal)))
     const result = value as { status?: unknown; output?: unknown } | null

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import type { Clock } from '../runtime/clock.js'
 import { Deadline } from './deadline.js'
 import { describeError, truncateOutput } from './output.js'
 import type { CheckRunResult, CheckStatus, HttpCheckSpec } from './types.js'
@@ -23,8 +24,8 @@ export function httpStatusToCheck(code: number): CheckStatus {
  * cannot hold the check. Sends Connection: close (Consul disables
  * keep-alive for checks too) unless the headers say otherwise. Never rejects.
  */
-export async function runHttpCheck(target: HttpTarget, signal?: AbortSignal): Promise<CheckRunResult> {
-  const deadline = new Deadline(target.timeout, signal)
+export async function runHttpCheck(target: HttpTarget, signal?: AbortSignal, clock?: Clock): Promise<CheckRunResult> {
+  const deadline = new Deadline(target.timeout, signal, clock)
   const prefix = `HTTP ${target.method} ${target.http}`
   try {
     const res = await deadline.race(

@@ -1,7 +1,8 @@
 import { OptionsError, StoppedError } from '../errors.js'
+import { systemClock, type Clock, type Timer } from '../runtime/clock.js'
+import { MinHeap, type HeapItem } from '../util/min-heap.js'
 import { runFnCheck } from './fn-check.js'
 import { runHttpCheck } from './http-check.js'
-import { DueQueue, type Due } from './due-queue.js'
 import { describeError, truncateOutput } from './output.js'
 import { runTcpCheck } from './tcp-check.js'
 import type { ActiveCheckSpec, CheckResult, CheckRunResult, CheckSpec, CheckState, CheckStatus, TtlCheckSpec } from './types.js'
@@ -11,11 +12,13 @@ export interface HealthSchedulerOptions {
   concurrency?: number
   /** a check changed status (once per transition; output-only changes are not reported) */
   onChange(owner: string, state: CheckState, previous: CheckStatus): void
-  /** wall clock for `since` / `lastRun` (default Date.now) */
+  /** monotonic time for scheduling, wall time for `since` / `lastRun`, and timers (default: the system's) */
+  clock?: Clock
+  /** wall clock for `since` / `lastRun` (default: the clock's wall time) */
   now?: () => number
   /** [0, 1) for the jitter (default Math.random) */
   random?: () => number
-  /** unref the scheduler's timers so they never keep the process alive (default true, like the agent's own timers) */
+  /** without a clock: unref the scheduler's timers so they never keep the process alive (default true, like the agent's own timers) */
   unref?: boolean
 }
 
@@ -46,7 +49,7 @@ export interface HealthStats {
   maxConcurrent: number
 }
 
-interface Entry extends Due {
+interface Entry extends HeapItem {
   owner: string
   spec: CheckSpec
   state: CheckState
@@ -64,6 +67,13 @@ interface Entry extends Due {
 
 const STATUSES = new Set<unknown>(['passing', 'warning', 'critical'])
 const RANK: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 }
+
+/** critical > warning > passing; 'passing' for none, as in Consul */
+export function worstStatus(statuses: readonly CheckStatus[]): CheckStatus {
+  let worst: CheckStatus = 'passing'
+  for (const s of statuses) if (RANK[s] > RANK[worst]) worst = s
+  return worst
+}
 /** the first run comes within min(interval, FIRST_RUN_SPREAD) ms of add() */
 export const FIRST_RUN_SPREAD = 1000
 /** later runs are interval × (1 ± JITTER) apart */
@@ -135,15 +145,15 @@ export class HealthScheduler {
   private readonly onChange: HealthSchedulerOptions['onChange']
   private readonly now: () => number
   private readonly random: () => number
-  private readonly unref: boolean
+  private readonly clock: Clock
   private readonly owners = new Map<string, Entry[]>()
   /** insertion-ordered: a FIFO with O(1) removal */
   private readonly queue = new Set<Entry>()
   private readonly inflight = new Set<Promise<void>>()
-  /** every scheduled run and TTL deadline, by due time (performance.now()) */
-  private readonly timeline = new DueQueue<Entry>()
-  /** the one Node timer, set for wakeAt */
-  private wake: NodeJS.Timeout | undefined
+  /** every scheduled run and TTL deadline, by due time (the clock's monotonic ms) */
+  private readonly timeline = new MinHeap<Entry>()
+  /** the one timer, set for wakeAt */
+  private wake: Timer | undefined
   private wakeAt = Infinity
   private closing: Promise<void> | undefined
 
@@ -158,9 +168,9 @@ export class HealthScheduler {
     if (opts.random !== undefined && typeof opts.random !== 'function') throw new OptionsError('random', 'must be a function () => [0, 1)')
     this.concurrency = concurrency
     this.onChange = opts.onChange
-    this.now = opts.now ?? Date.now
+    this.clock = opts.clock ?? systemClock({ unref: opts.unref ?? true })
+    this.now = opts.now ?? (() => this.clock.wallNow())
     this.random = opts.random ?? Math.random
-    this.unref = opts.unref ?? true
   }
 
   /** Starts `checks` (from checkChecks) for `owner`; throws if the owner already has checks (remove() first). */
@@ -182,8 +192,9 @@ export class HealthScheduler {
         state: { name: spec.name, kind: spec.kind, status: spec.initialStatus, output: '', since: now },
         failures: 0,
         successes: 0,
-        due: 0,
+        key: 0,
         slot: -1,
+        order: 0,
         controller: spec.kind === 'ttl' ? undefined : new AbortController(),
         running: false,
         removed: false,
@@ -193,7 +204,7 @@ export class HealthScheduler {
     )
     this.owners.set(owner, entries)
     for (const e of entries) {
-      this.timeline.set(e, performance.now() + (e.spec.kind === 'ttl' ? e.spec.ttl : this.random() * Math.min(e.spec.interval, FIRST_RUN_SPREAD)))
+      this.timeline.set(e, this.clock.now() + (e.spec.kind === 'ttl' ? e.spec.ttl : this.random() * Math.min(e.spec.interval, FIRST_RUN_SPREAD)))
     }
     this.arm()
   }
@@ -227,7 +238,7 @@ export class HealthScheduler {
     for (const e of ttls) {
       if (e.removed) continue
       this.stats.ttlReports++
-      this.timeline.set(e, performance.now() + (e.spec as TtlCheckSpec).ttl)
+      this.timeline.set(e, this.clock.now() + (e.spec as TtlCheckSpec).ttl)
       this.apply(e, { status, output: note ?? '' })
     }
     this.arm()
@@ -241,9 +252,7 @@ export class HealthScheduler {
 
   /** The worst status of `owner`'s checks: critical > warning > passing ('passing' with no checks, as in Consul). */
   aggregate(owner: string): CheckStatus {
-    let worst: CheckStatus = 'passing'
-    for (const e of this.owners.get(owner) ?? []) if (RANK[e.state.status] > RANK[worst]) worst = e.state.status
-    return worst
+    return worstStatus((this.owners.get(owner) ?? []).map((e) => e.state.status))
   }
 
   /** Removes every owner; resolves once the aborted runs have settled. Idempotent. */
@@ -257,25 +266,24 @@ export class HealthScheduler {
 
   /** (re)sets the one Node timer for the earliest due check; clears it when nothing is scheduled */
   private arm(): void {
-    const next = this.timeline.peek()?.due
+    const next = this.timeline.peek()?.key
     if (next === undefined) {
-      if (this.wake !== undefined) clearTimeout(this.wake)
+      this.wake?.cancel()
       this.wake = undefined
       this.wakeAt = Infinity
       return
     }
     if (this.wake !== undefined && this.wakeAt <= next) return
-    if (this.wake !== undefined) clearTimeout(this.wake)
+    this.wake?.cancel()
     this.wakeAt = next
-    this.wake = setTimeout(() => this.tick(), Math.max(0, next - performance.now()))
-    if (this.unref) this.wake.unref()
+    this.wake = this.clock.setTimer(() => this.tick(), Math.max(0, next - this.clock.now()))
   }
 
   /** runs (or queues) every check due within SLACK ms, and expires lapsed TTLs */
   private tick(): void {
     this.wake = undefined
     this.wakeAt = Infinity
-    const limit = performance.now() + SLACK
+    const limit = this.clock.now() + SLACK
     // bounded: each item is popped once (anything re-added now is due ≥ 100 ms later)
     for (let n = this.timeline.size; n > 0; n--) {
       const e = this.timeline.popDue(limit)
@@ -291,7 +299,7 @@ export class HealthScheduler {
     this.stats.ttlExpiries++
     this.apply(e, { status: 'critical', output: 'TTL expired' })
     // each silent TTL period is one more failure, until the check is critical (or a report re-armed it)
-    if (!e.removed && e.slot < 0 && e.state.status !== 'critical') this.timeline.set(e, performance.now() + spec.ttl)
+    if (!e.removed && e.slot < 0 && e.state.status !== 'critical') this.timeline.set(e, this.clock.now() + spec.ttl)
   }
 
   private due(e: Entry): void {
@@ -315,8 +323,8 @@ export class HealthScheduler {
     stats.active++
     if (stats.active > stats.maxConcurrent) stats.maxConcurrent = stats.active
     e.running = true
-    const began = performance.now()
-    const run = execute(spec, e.controller!.signal)
+    const began = this.clock.now()
+    const run = execute(spec, e.controller!.signal, this.clock)
       .catch((err: unknown): CheckRunResult => ({ status: 'critical', output: truncateOutput(describeError(err)), timedOut: false }))
       .then((result) => {
         stats.active--
@@ -397,13 +405,13 @@ export class HealthScheduler {
   }
 }
 
-function execute(spec: ActiveCheckSpec, signal: AbortSignal): Promise<CheckRunResult> {
+function execute(spec: ActiveCheckSpec, signal: AbortSignal, clock: Clock): Promise<CheckRunResult> {
   switch (spec.kind) {
     case 'http':
-      return runHttpCheck(spec, signal)
+      return runHttpCheck(spec, signal, clock)
     case 'tcp':
-      return runTcpCheck(spec, signal)
+      return runTcpCheck(spec, signal, clock)
     case 'fn':
-      return runFnCheck(spec, signal)
+      return runFnCheck(spec, signal, clock)
   }
 }

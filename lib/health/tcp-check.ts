@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import type { Clock } from '../runtime/clock.js'
 import { Deadline } from './deadline.js'
 import { describeError, truncateOutput } from './output.js'
 import type { CheckRunResult, TcpCheckSpec } from './types.js'
@@ -10,10 +11,10 @@ export type TcpTarget = Pick<TcpCheckSpec, 'tcp' | 'host' | 'port' | 'timeout'>
  * 127.0.0.1:5432: Success"), critical on an error, at `timeout` ms or when
  * `signal` aborts. The socket is destroyed whatever happens. Never rejects.
  */
-export function runTcpCheck(target: TcpTarget, signal?: AbortSignal): Promise<CheckRunResult> {
+export function runTcpCheck(target: TcpTarget, signal?: AbortSignal, clock?: Clock): Promise<CheckRunResult> {
   const prefix = `TCP connect ${target.tcp}`
   return new Promise<CheckRunResult>((resolve) => {
-    const deadline = new Deadline(target.timeout, signal)
+    const deadline = new Deadline(target.timeout, signal, clock)
     let socket: Socket | undefined
     let settled = false
     const finish = (result: CheckRunResult) => {

@@ -1,3 +1,4 @@
+import { CHANNELS, framed as onChannel, type ChannelHandler } from '../swim/channels.js'
 import type { MemberState } from '../wire/messages.js'
 import { keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
 import { BATCH_OVERHEAD, batchedSize, decodeRecords, encodeRecords, sameContent } from './record-codec.js'
@@ -36,7 +37,7 @@ export interface CatalogStats {
 }
 
 /** first byte of every registry payload on the shared gossip channel */
-export const REGISTRY_CHANNEL = 1
+export const REGISTRY_CHANNEL: number = CHANNELS.registry
 
 const DEFAULT_TOMBSTONE_TTL = 10 * 60_000
 /** records of an owner we do not know (yet, or any more) are kept this long */
@@ -167,6 +168,15 @@ export class Catalog {
     }
     if (batch.length > 0) pieces.push(framed(encodeRecords(batch)))
     return pieces
+  }
+
+  /** the registry's part of SWIM's shared dissemination (see swim/channels.ts) */
+  channel(): ChannelHandler {
+    return {
+      message: (payload) => this.onMessage(payload),
+      state: (payload) => this.onState(payload),
+      pieces: () => this.statePieces(),
+    }
   }
 
   /** the owner's membership changed: its instances' visibility or status did too */
@@ -403,10 +413,7 @@ export class Catalog {
 }
 
 function framed(body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(body.length + 1)
-  out[0] = REGISTRY_CHANNEL
-  out.set(body, 1)
-  return out
+  return onChannel('registry', body)
 }
 
 export function encodedRecordSize(record: InstanceRecord): number {

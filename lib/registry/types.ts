@@ -25,8 +25,8 @@ export interface Endpoint {
   protocol?: string
 }
 
-/** What `agent.register()` accepts. */
-export interface ServiceRegistration {
+/** The instance fields of what `agent.register()` accepts (health adds `checks`: see health/registration.ts). */
+export interface InstanceRegistration {
   /** logical service name, e.g. 'quotes' */
   name: string
   /** unique per service; default generated */
@@ -44,10 +44,6 @@ export interface ServiceRegistration {
   zone?: string
   /** ms; the instance expires everywhere unless renewed within this time */
   ttl?: number
-  /** health checks run by this agent (see lib/health) */
-  checks?: unknown[]
-  /** ms an instance may stay critical before it is deregistered everywhere */
-  deregisterCriticalAfter?: number
   /** services this instance needs: it is 'degraded' while one has no healthy instance */
   dependsOn?: string[]
 }

@@ -1,12 +1,10 @@
 import { isIP } from 'node:net'
 import semver from 'semver'
 import { OptionsError } from '../errors.js'
-import type { Endpoint, ServiceRegistration } from './types.js'
-import { checkChecks } from '../health/validate.js'
-import type { CheckSpec } from '../health/types.js'
+import type { Endpoint } from './types.js'
 
-/** A registration with defaults filled in, as the catalog stores it. */
-export interface CheckedRegistration {
+/** A registration's instance fields with defaults filled in, as the catalog stores them. */
+export interface CheckedInstance {
   name: string
   id?: string
   address?: string
@@ -18,12 +16,11 @@ export interface CheckedRegistration {
   weight: number
   zone?: string
   ttl?: number
-  checks: CheckSpec[]
-  deregisterCriticalAfter?: number
   dependsOn: string[]
 }
 
-const KEYS = new Set([
+/** the registration fields the registry owns (health adds its own) */
+export const INSTANCE_KEYS: ReadonlySet<string> = new Set([
   'name',
   'id',
   'address',
@@ -35,26 +32,21 @@ const KEYS = new Set([
   'weight',
   'zone',
   'ttl',
-  'checks',
-  'deregisterCriticalAfter',
   'dependsOn',
 ])
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
-/** Checks a registration; throws OptionsError naming the field (prefixed, e.g. 'services[2].port'). */
-export function checkRegistration(input: unknown, prefix = ''): CheckedRegistration {
-  const f = (field: string) => (prefix ? `${prefix}.${field}` : field)
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new OptionsError(prefix || 'registration', 'must be an object { name, port, … }')
-  }
-  const r = input as Record<string, unknown>
-  for (const key of Object.keys(r)) if (!KEYS.has(key)) throw new OptionsError(f(key), 'is not a known registration field')
-
+/**
+ * Checks the instance fields of a registration (`r`, already known to be an
+ * object whose keys are known); throws OptionsError naming the field through
+ * `f` (prefixed, e.g. 'services[2].port').
+ */
+export function checkInstanceFields(r: Record<string, unknown>, f: (field: string) => string): CheckedInstance {
   if (typeof r.name !== 'string' || r.name.length === 0) throw new OptionsError(f('name'), 'is required: the logical service name, e.g. "quotes"')
   if (!NAME.test(r.name)) throw new OptionsError(f('name'), `must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (got ${JSON.stringify(r.name)})`)
 
-  const out: CheckedRegistration = { name: r.name, port: 0, tags: [], meta: {}, endpoints: {}, weight: 1, checks: [], dependsOn: [] }
+  const out: CheckedInstance = { name: r.name, port: 0, tags: [], meta: {}, endpoints: {}, weight: 1, dependsOn: [] }
   if (r.id !== undefined) {
     if (typeof r.id !== 'string' || !NAME.test(r.id)) throw new OptionsError(f('id'), `must be 1-128 letters, digits, '.', '_' or '-' (got ${show(r.id)})`)
     out.id = r.id
@@ -113,15 +105,6 @@ export function checkRegistration(input: unknown, prefix = ''): CheckedRegistrat
     if (typeof r.ttl !== 'number' || !Number.isFinite(r.ttl) || r.ttl < 100) throw new OptionsError(f('ttl'), `must be a number of milliseconds ≥ 100 (got ${show(r.ttl)})`)
     out.ttl = r.ttl
   }
-  if (r.checks !== undefined) out.checks = checkChecks(r.checks, f('checks'))
-  if (r.deregisterCriticalAfter !== undefined) {
-    const v = r.deregisterCriticalAfter
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 100) {
-      throw new OptionsError(f('deregisterCriticalAfter'), `must be a number of milliseconds ≥ 100 (got ${show(v)})`)
-    }
-    if (out.checks.length === 0) throw new OptionsError(f('deregisterCriticalAfter'), 'needs at least one check: without checks an instance is never critical')
-    out.deregisterCriticalAfter = v
-  }
   if (r.dependsOn !== undefined) {
     if (!Array.isArray(r.dependsOn)) throw new OptionsError(f('dependsOn'), 'must be an array of service names')
     r.dependsOn.forEach((d, i) => {
@@ -139,7 +122,7 @@ function checkPort(field: string, port: unknown): number {
   return port
 }
 
-function show(v: unknown): string {
+export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v)
   if (v === null || typeof v !== 'object') return String(v)
   return Array.isArray(v) ? 'an array' : 'an object'

@@ -19,15 +19,16 @@ export interface Timer {
   cancel(): void
 }
 
-/** The platform's clocks and timers (unref'd: an idle agent does not hold the process open). */
-export function systemClock(): Clock {
+/** The platform's clocks and timers, unref'd unless asked (an idle agent does not hold the process open). */
+export function systemClock(options: { unref?: boolean } = {}): Clock {
+  const unref = options.unref ?? true
   const origin = performance.now()
   return {
     now: () => performance.now() - origin,
     wallNow: () => Date.now(),
     setTimer(callback, delayMs) {
       const handle = setTimeout(callback, Math.max(0, delayMs))
-      handle.unref()
+      if (unref) handle.unref()
       return { cancel: () => clearTimeout(handle) }
     },
   }

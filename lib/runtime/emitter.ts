@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { callListener } from './failures.js'
 
 /** event name → the one payload its listeners receive */
-export type EventPayloads = Record<string, unknown>
+export type EventPayloads = object
 
 /** EventEmitter's map form: each event's listener arguments as a tuple */
 export type ListenerArgs<M extends EventPayloads> = { [K in keyof M]: [M[K]] }

@@ -18,6 +18,9 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
 import type { DatagramTransport } from './datagram.js'
+import { formatAddress, parseAddress, stripBrackets } from './address.js'
+
+export { formatAddress, parseAddress } from './address.js'
 
 export interface UdpTransportOptions {
   /** interface to bind; default '0.0.0.0'. '::' binds dual-stack. May be bracketed ('[::1]'). */
@@ -57,58 +60,7 @@ const DEFAULT_RECV_BUFFER = 4 * 1024 * 1024
 /** parsed destinations kept per transport; the oldest is evicted past this */
 const TARGET_CACHE_SIZE = 1024
 
-const HOSTNAME_RE = /^[A-Za-z0-9._-]+$/
-const PORT_RE = /^[0-9]{1,5}$/
 const MAPPED_V4_RE = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i
-
-/**
- * Parses 'host:port' or '[ipv6]:port'. Throws an Error naming the input and
- * the reason for: a missing port, a port that is not a number or not in
- * 1..65535, an empty host, an unbracketed IPv6 host, a bracketed host that is
- * not IPv6, or characters that cannot be in a host name.
- */
-export function parseAddress(s: string): { host: string; port: number } {
-  if (typeof s !== 'string') throw new TypeError(`invalid address ${String(s)}: not a string`)
-  let host: string
-  let portText: string
-  if (s.startsWith('[')) {
-    const close = s.indexOf(']')
-    if (close < 0) throw invalid(s, 'missing "]" after the IPv6 host')
-    host = s.slice(1, close)
-    if (host === '') throw invalid(s, 'empty host')
-    if (close + 1 >= s.length) throw invalid(s, 'missing port (expected "[host]:port")')
-    if (s[close + 1] !== ':') throw invalid(s, 'expected ":" and a port after "]"')
-    if (!net.isIPv6(host)) throw invalid(s, `"${host}" is not an IPv6 address`)
-    portText = s.slice(close + 2)
-  } else {
-    const colon = s.lastIndexOf(':')
-    if (colon < 0) throw invalid(s, 'missing port (expected "host:port")')
-    host = s.slice(0, colon)
-    if (host.includes(':')) throw invalid(s, 'an IPv6 host must be bracketed, e.g. "[::1]:7946"')
-    if (host === '') throw invalid(s, 'empty host')
-    if (!HOSTNAME_RE.test(host)) throw invalid(s, `"${host}" is not a valid host`)
-    portText = s.slice(colon + 1)
-  }
-  if (portText === '') throw invalid(s, 'missing port')
-  if (!PORT_RE.test(portText)) throw invalid(s, `port "${portText}" is not a number in 1..65535`)
-  const port = Number(portText)
-  if (port < 1 || port > 65535) throw invalid(s, `port ${port} is out of range 1..65535`)
-  return { host, port }
-}
-
-/**
- * 'host:port', with an IPv6 host bracketed ('[::1]:7946'). A host given
- * already bracketed is not bracketed twice. Throws for an empty host or a
- * port that is not an integer in 0..65535.
- */
-export function formatAddress(host: string, port: number): string {
-  const h = stripBrackets(host)
-  if (h === '') throw new Error('cannot format an address with an empty host')
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`cannot format an address with port ${String(port)}: not an integer in 0..65535`)
-  }
-  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`
-}
 
 /** Binds a UDP socket and resolves once it is listening. Rejects with a message naming the address and the cause. */
 export async function createUdpTransport(options: UdpTransportOptions = {}): Promise<UdpTransport> {
@@ -295,14 +247,6 @@ class UdpTransportImpl implements UdpTransport {
       this.stats.handlerErrors++
     }
   }
-}
-
-function invalid(s: string, why: string): Error {
-  return new Error(`invalid address "${s}": ${why}`)
-}
-
-function stripBrackets(host: string): string {
-  return host.length >= 2 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
 }
 
 function unmapV4(address: string): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { waitFor } from '../support/wait.js'
 import { createAgent, OptionsError, type Agent } from '../../lib/index.js'
-import { checkRegistration } from '../../lib/registry/validate.js'
+import { checkRegistration } from '../../lib/health/registration.js'
 
 /** asserts `fn` throws (or rejects with) an OptionsError naming exactly `field` */
 function assertField(err: unknown, field: string, what: string): void {

@@ -1,0 +1,185 @@
+import { OptionsError } from '../errors.js'
+import type { EventSink } from '../runtime/emitter.js'
+import type { Lifecycle } from '../runtime/lifecycle.js'
+import type { Catalog } from '../registry/catalog.js'
+import { encodedRecordSize } from '../registry/catalog.js'
+import type { CheckSummary, DiscoveryFilter, Instance } from '../registry/types.js'
+import type { HealthFacet } from '../health/facet.js'
+import { checkRegistration, type CheckedRegistration, type ServiceRegistration } from '../health/registration.js'
+import { Balancer, type BalancerOptions } from './balancer.js'
+import { checkFilter, DiscoveryIndex } from './lookup.js'
+import { Watch } from './watch.js'
+
+/** What `agent.register()` returns: a handle on one registered instance. */
+export interface Registration {
+  readonly service: string
+  readonly id: string
+  /** extends the TTL lease (no effect without a ttl) */
+  renew(): void
+  /** removes the instance from every agent's catalog */
+  deregister(): Promise<void>
+  /** TTL checks: the service reports itself passing, warning or failing */
+  pass(note?: string): void
+  warn(note?: string): void
+  fail(note?: string): void
+}
+
+export interface ServiceChange {
+  service: string
+  /** every visible instance with its status, unhealthy ones included */
+  instances: readonly Instance[]
+}
+
+export interface ServiceEvents {
+  'service:change': ServiceChange
+}
+
+export interface ServicesDeps {
+  self: string
+  /** the host an instance gets when it names no address */
+  host: string
+  catalog: Catalog
+  index: DiscoveryIndex
+  health: HealthFacet
+  lifecycle: Lifecycle
+  events: EventSink<ServiceEvents>
+  /** the largest record registration accepts, and why (gossip datagram or broadcast plane) */
+  recordLimit: { bytes: number; where: string }
+  /** last measured round-trip time to a member (the latency balancer) */
+  rtt(node: string): number | undefined
+  /** a fresh instance id suffix */
+  randomId(): string
+  wallNow(): number
+  /** after a local change: send what it produced */
+  pump(): void
+}
+
+/**
+ * Registration and discovery: our instances go into the replicated
+ * catalog, every agent's lookups, watches and balancers read it from local
+ * memory, and each change of a service reaches watchers, health transitions
+ * and `service:change` listeners.
+ */
+export class Services {
+  private readonly watchers = new Set<(service: string) => void>()
+  private readonly balancers = new Set<Balancer>()
+
+  constructor(private readonly d: ServicesDeps) {}
+
+  /** Registers a service instance on this agent; it replicates to every agent. */
+  async register(registration: ServiceRegistration): Promise<Registration> {
+    this.d.lifecycle.assertRunning('register')
+    return this.registerChecked(checkRegistration(registration))
+  }
+
+  /** `prefix` names where the registration came from in errors, e.g. 'services[2]' */
+  registerChecked(reg: CheckedRegistration, prefix?: string): Registration {
+    const { catalog, health } = this.d
+    const field = (name: string) => (prefix ? `${prefix}.${name}` : name)
+    const id = reg.id ?? `${reg.name}-${this.d.randomId()}`
+    const idField = field(reg.id === undefined ? 'name' : 'id')
+    if (catalog.hasLocal(reg.name, id)) {
+      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered on this agent`)
+    }
+    const holder = catalog.ownerOf(reg.name, id)
+    if (holder !== undefined && holder !== this.d.self) {
+      throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered by agent "${holder}"`)
+    }
+    const now = this.d.wallNow()
+    const initialChecks: CheckSummary[] = reg.checks.map((c) => ({ name: c.name, status: c.initialStatus, output: '', since: now }))
+    const fields = {
+      service: reg.name,
+      id,
+      address: reg.address ?? this.d.host,
+      port: reg.port,
+      tags: reg.tags,
+      meta: reg.meta,
+      endpoints: reg.endpoints,
+      weight: reg.weight,
+      health: health.initialStatus(reg.checks),
+      checks: initialChecks,
+      dependsOn: reg.dependsOn,
+      ...(reg.version !== undefined ? { version: reg.version } : {}),
+      ...(reg.zone !== undefined ? { zone: reg.zone } : {}),
+    }
+    const size = encodedRecordSize({ ...fields, node: this.d.self, rev: Number.MAX_SAFE_INTEGER, deleted: false, registeredAt: now })
+    const limit = this.d.recordLimit
+    if (size > limit.bytes) throw new OptionsError(prefix ?? 'registration', `encodes to ${size} bytes; at most ${limit.bytes} ${limit.where}`)
+    catalog.putLocal(fields, reg.ttl)
+    const report = health.attach(reg.name, id, reg.checks, reg.deregisterCriticalAfter)
+    this.d.pump()
+    return {
+      service: reg.name,
+      id,
+      renew: () => {
+        catalog.renew(reg.name, id)
+      },
+      deregister: async () => {
+        if (this.d.lifecycle.stopped) return
+        health.remove(reg.name, id)
+        this.d.pump()
+      },
+      pass: (note) => report('passing', note),
+      warn: (note) => report('warning', note),
+      fail: (note) => report('critical', note),
+    }
+  }
+
+  /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
+  discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
+    checkService(service)
+    return this.d.index.discover(service, filter === undefined ? undefined : checkFilter(filter))
+  }
+
+  /** visible instance count per service name */
+  services(): Record<string, number> {
+    return this.d.catalog.services()
+  }
+
+  /** A client-side load balancer over the instances of `service`. */
+  balancer(service: string, options?: BalancerOptions): Balancer {
+    this.d.lifecycle.assertRunning('balancer')
+    checkService(service)
+    const balancer = new Balancer({ instances: () => this.d.index.all(service), rtt: (node) => this.d.rtt(node) }, options)
+    this.balancers.add(balancer)
+    return balancer
+  }
+
+  /** An async iterable of snapshots of `service` (filtered): the current one, then one per change. */
+  watch(service: string, filter?: DiscoveryFilter): Watch {
+    checkService(service)
+    const checked = filter === undefined ? undefined : checkFilter(filter)
+    return new Watch(
+      () => this.d.index.discover(service, checked),
+      (onChange) => {
+        const listener = (changed: string) => changed === service && onChange()
+        this.watchers.add(listener)
+        return () => this.watchers.delete(listener)
+      },
+    )
+  }
+
+  /** hands every service the catalog changed to lookups, watchers, health and listeners */
+  flush(): void {
+    for (const service of this.d.catalog.takeChanged()) {
+      this.d.index.invalidate(service)
+      for (const watcher of this.watchers) watcher(service)
+      this.d.health.serviceChanged(service)
+      if (this.d.events.wants('service:change')) this.d.events.emit('service:change', { service, instances: this.d.index.all(service) })
+    }
+  }
+
+  /** deregisters every instance of ours (tombstones say "gone" explicitly, before we leave) */
+  deregisterAll(): void {
+    for (const r of this.d.catalog.localRecords()) this.d.catalog.removeLocal(r.service, r.id)
+    this.d.pump()
+  }
+
+  close(): void {
+    for (const b of this.balancers) b.close()
+  }
+}
+
+function checkService(service: string): void {
+  if (typeof service !== 'string' || service.length === 0) throw new OptionsError('service', 'must be a non-empty string')
+}

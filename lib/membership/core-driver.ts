@@ -1,0 +1,170 @@
+import type { Clock, Timer } from '../runtime/clock.js'
+import type { InternalErrors } from '../runtime/failures.js'
+import type { StreamRequest, SwimEvent, SwimNode } from '../swim/node.js'
+import type { DatagramTransport } from '../transport/datagram.js'
+import { decodePacket, encodePacket, type WireErrorKind } from '../wire/codec.js'
+import { unwrap, wrap, type EnvelopeDropReason, type EnvelopeOptions } from '../wire/envelope.js'
+
+/** why a datagram (or a broadcast-plane message) was dropped */
+export type DropReason = WireErrorKind | EnvelopeDropReason
+
+export interface DatagramStats {
+  packetsIn: number
+  bytesIn: number
+  packetsOut: number
+  bytesOut: number
+  dropped: Record<DropReason, number>
+}
+
+export interface CoreDriverDeps {
+  core: SwimNode
+  transport: DatagramTransport
+  clock: Clock
+  /** label and keyring around every datagram */
+  envelope: EnvelopeOptions
+  errors: InternalErrors
+}
+
+/**
+ * Drives the pure SWIM core over a datagram transport and a clock (the
+ * quinn-proto shape): every datagram and the one timer go in as
+ * `(now, input)`; after each, `pump()` sends the packets the core produced,
+ * hands its stream work and events to whoever asked, and re-arms the timer
+ * for the core's next deadline. Runs the same over UDP and in the simulator.
+ */
+export class CoreDriver {
+  readonly stats: DatagramStats = {
+    packetsIn: 0,
+    bytesIn: 0,
+    packetsOut: 0,
+    bytesOut: 0,
+    dropped: {
+      truncated: 0,
+      'bad-magic': 0,
+      'unsupported-version': 0,
+      checksum: 0,
+      oversized: 0,
+      'unknown-type': 0,
+      malformed: 0,
+      label: 0,
+      decrypt: 0,
+      plaintext: 0,
+    },
+  }
+
+  /** @internal fault injection for specs: true drops the datagram to or from `peer` */
+  filter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined
+
+  private timer: Timer | undefined
+  private timerAt = Infinity
+  private stopped = false
+  private readonly eventHandlers: ((event: SwimEvent) => void)[] = []
+  private readonly afterPump: (() => void)[] = []
+  private streamWork: ((requests: StreamRequest[]) => void) | undefined
+
+  constructor(private readonly d: CoreDriverDeps) {}
+
+  get core(): SwimNode {
+    return this.d.core
+  }
+
+  /** protocol time: what every core input is stamped with */
+  now(): number {
+    return this.d.clock.now()
+  }
+
+  start(): void {
+    this.d.transport.onMessage((from, data) => this.onDatagram(from, data))
+    this.d.core.start(this.now())
+    this.pump()
+  }
+
+  /** every event of the core, in order */
+  onEvent(handler: (event: SwimEvent) => void): void {
+    this.eventHandlers.push(handler)
+  }
+
+  /** the core's stream-plane requests (a driver without planes drops them: the core falls back by itself) */
+  onStreamWork(handler: (requests: StreamRequest[]) => void): void {
+    this.streamWork = handler
+  }
+
+  /** called after every pump, once the core's outputs are out (upper layers flush their changes) */
+  onPumped(handler: () => void): void {
+    this.afterPump.push(handler)
+  }
+
+  /** feeds the core at the current time; a throw is an internal error; then pumps */
+  input(where: string, feed: (now: number) => void): void {
+    if (this.stopped) return
+    try {
+      feed(this.now())
+    } catch (error) {
+      this.d.errors.report(where, error)
+    }
+    this.pump()
+  }
+
+  /** sends what the core produced, hands out its work and events, re-arms the one timer */
+  pump(): void {
+    if (this.stopped) return
+    const { core, envelope, errors, transport } = this.d
+    for (const packet of core.takePackets()) {
+      let bytes: Uint8Array
+      try {
+        bytes = wrap(encodePacket(packet.messages), envelope)
+      } catch (error) {
+        errors.report('encoding a packet', error)
+        continue
+      }
+      if (this.filter?.('out', packet.to)) continue
+      this.stats.packetsOut++
+      this.stats.bytesOut += bytes.length
+      transport.send(packet.to, bytes)
+    }
+    const work = core.takeStreamRequests()
+    if (work.length > 0) this.streamWork?.(work)
+    for (const event of core.takeEvents()) for (const handler of this.eventHandlers) handler(event)
+    for (const hook of this.afterPump) hook()
+    this.arm()
+  }
+
+  /** stops feeding the core and clears the timer; later datagrams are ignored */
+  stop(): void {
+    this.stopped = true
+    this.timer?.cancel()
+    this.timer = undefined
+  }
+
+  private arm(): void {
+    const next = this.d.core.nextTimeout()
+    if (next === undefined || next >= this.timerAt) return
+    this.timer?.cancel()
+    this.timerAt = next
+    this.timer = this.d.clock.setTimer(() => this.onTimer(), Math.max(0, Math.ceil(next - this.now())))
+  }
+
+  private onTimer(): void {
+    this.timer = undefined
+    this.timerAt = Infinity
+    this.input('a core timer', (now) => this.d.core.handleTimeout(now))
+  }
+
+  private onDatagram(from: string, data: Uint8Array): void {
+    if (this.stopped) return
+    if (this.filter?.('in', from)) return
+    this.stats.packetsIn++
+    this.stats.bytesIn += data.length
+    const opened = unwrap(data, this.d.envelope)
+    if (!opened.ok) {
+      this.stats.dropped[opened.reason]++
+      return
+    }
+    const decoded = decodePacket(opened.packet)
+    if (!decoded.ok) {
+      this.stats.dropped[decoded.error.kind]++
+      return
+    }
+    this.input('handling a packet', (now) => this.d.core.handlePacket(now, from, decoded.messages))
+  }
+}
