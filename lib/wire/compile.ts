@@ -104,7 +104,6 @@ function source (kinds: readonly Kind[]): string {
   ].join('\n')
 }
 
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the top of this file
 const compile = new Function('lib', source([...KINDS.values()])) as (lib: typeof fields) => CompiledCodec
 
 /** the codec of every message kind in the tables */
