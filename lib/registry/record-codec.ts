@@ -1,37 +1,44 @@
+import { encodedLength } from 'cborg/length'
+import { decodeCbor, encodeCbor, isObject, isStringMap, isUint, onlyKeys } from '../wire/schema.js'
 import type { CheckSummary, Endpoint, InstanceRecord } from './types.js'
 
 /**
  * Service records as they travel (gossip updates, state pieces, the
- * broadcast plane): the same bytes on every agent for the same record, so
- * they also break ties and size pieces. Decoding handles a peer's bytes.
+ * broadcast plane): a CBOR array of records in compact form, the same bytes
+ * on every agent for the same record, so they also break ties and size
+ * pieces. Decoding handles a peer's bytes.
  */
 
-/** the record as it travels: one JSON text, the same on every agent (ties, content comparison, sizes) */
-export function canonical(r: InstanceRecord): string {
-  return JSON.stringify(toCompact(r))
+/** the CBOR of a record in compact form: the same bytes on every agent (ties, content comparison) */
+function contentBytes(r: InstanceRecord): Uint8Array {
+  return encodeCbor(toCompact(r))
 }
 
 /** a total order on records' content, the same on every agent: breaks ties of equal revisions */
 export function compareContent(a: InstanceRecord, b: InstanceRecord): number {
-  const x = canonical(a)
-  const y = canonical(b)
-  return x < y ? -1 : x > y ? 1 : 0
+  return Buffer.compare(contentBytes(a), contentBytes(b))
 }
 
 /** whether two records carry the same content */
 export function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
-  return canonical(a) === canonical(b)
+  return compareContent(a, b) === 0
 }
 
-/** bytes `r` adds to a batch of `encodeRecords` (its own encoding and a separator) */
+/** bytes `r` adds to a batch of `encodeRecords`: exactly its CBOR */
 export function batchedSize(r: InstanceRecord): number {
-  return Buffer.byteLength(canonical(r)) + 1
+  return encodedLength(toCompact(r))
 }
 
-/** bytes `encodeRecords` needs around the records of a batch */
-export const BATCH_OVERHEAD = 2
+/** bytes `encodeRecords` needs around the records of a batch: at most a CBOR array head (5 bytes for up to 2^32-1 items) */
+export const BATCH_OVERHEAD = 5
 
-// Compact JSON on the wire: short keys keep a typical record near 200 bytes.
+/** a payload of at most this many bytes is decoded (a piece of the stream plane's push-pull can be large) */
+const MAX_RECORDS_BYTES = 64 * 1024 * 1024
+
+/**
+ * Compact form: short keys keep a typical record near 100 bytes (it rides in
+ * datagrams of ~1.3 KB).
+ */
 interface Compact {
   n: string
   s: string
@@ -43,7 +50,8 @@ interface Compact {
   t?: string[]
   m?: Record<string, string>
   v?: string
-  e?: Record<string, Endpoint>
+  /** endpoints: name → [port] or [port, protocol] */
+  e?: Record<string, [number] | [number, string]>
   w?: number
   z?: string
   g?: number
@@ -54,6 +62,7 @@ interface Compact {
   o?: string[]
 }
 
+const COMPACT_KEYS = ['n', 's', 'i', 'r', 'd', 'a', 'p', 't', 'm', 'v', 'e', 'w', 'z', 'g', 'h', 'c', 'o'] as const
 const HEALTH_CODE = { passing: 0, warning: 1, critical: 2 } as const
 const HEALTH_BY_CODE = ['passing', 'warning', 'critical'] as const
 
@@ -68,7 +77,11 @@ export function toCompact(r: InstanceRecord): Compact {
   if (r.tags.length > 0) c.t = r.tags
   if (Object.keys(r.meta).length > 0) c.m = r.meta
   if (r.version !== undefined) c.v = r.version
-  if (Object.keys(r.endpoints).length > 0) c.e = r.endpoints
+  const endpoints = Object.entries(r.endpoints)
+  if (endpoints.length > 0) {
+    c.e = {}
+    for (const [name, ep] of endpoints) c.e[name] = ep.protocol === undefined ? [ep.port] : [ep.port, ep.protocol]
+  }
   if (r.weight !== 1) c.w = r.weight
   if (r.zone !== undefined) c.z = r.zone
   c.g = r.registeredAt
@@ -80,24 +93,24 @@ export function toCompact(r: InstanceRecord): Compact {
 
 /** Validates untrusted input field by field; returns undefined for anything malformed. */
 export function fromCompact(value: unknown): InstanceRecord | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
-  const c = value as Record<string, unknown>
+  if (!isObject(value) || !onlyKeys(value, COMPACT_KEYS)) return undefined
+  const c = value
   if (!isText(c.n) || !isText(c.s) || !isText(c.i)) return undefined
-  if (typeof c.r !== 'number' || !Number.isSafeInteger(c.r) || c.r < 0) return undefined
+  if (!isUint(c.r)) return undefined
   const base = { node: c.n, service: c.s, id: c.i, rev: c.r }
   if (c.d === 1) {
     return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
   if (c.d !== undefined) return undefined
   if (!isText(c.a)) return undefined
-  if (typeof c.p !== 'number' || !Number.isInteger(c.p) || c.p < 1 || c.p > 65535) return undefined
+  if (!isUint(c.p, 65535) || c.p < 1) return undefined
   const tags = c.t ?? []
   if (!Array.isArray(tags) || !tags.every(isText)) return undefined
   const meta = c.m ?? {}
-  if (!isStringRecord(meta)) return undefined
+  if (!isStringMap(meta)) return undefined
   if (c.v !== undefined && !isText(c.v)) return undefined
-  const endpoints = c.e ?? {}
-  if (!isEndpoints(endpoints)) return undefined
+  const endpoints = readEndpoints(c.e ?? {})
+  if (!endpoints) return undefined
   const weight = c.w ?? 1
   if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) return undefined
   if (c.z !== undefined && !isText(c.z)) return undefined
@@ -111,7 +124,7 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
     for (const k of c.c as unknown[]) {
       if (!Array.isArray(k) || k.length !== 4) return undefined
       const [name, code, output, since] = k as unknown[]
-      if (!isText(name) || (code !== 0 && code !== 1 && code !== 2) || typeof output !== 'string' || typeof since !== 'number') return undefined
+      if (!isText(name) || (code !== 0 && code !== 1 && code !== 2) || typeof output !== 'string' || typeof since !== 'number' || !Number.isFinite(since)) return undefined
       checks.push({ name, status: HEALTH_BY_CODE[code], output, since })
     }
   }
@@ -123,8 +136,8 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
     address: c.a,
     port: c.p,
     tags: tags as string[],
-    meta: meta as Record<string, string>,
-    endpoints: endpoints as Record<string, Endpoint>,
+    meta,
+    endpoints,
     weight,
     registeredAt,
     health: HEALTH_BY_CODE[healthCode],
@@ -140,40 +153,34 @@ function isText(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= 1024
 }
 
-function isStringRecord(v: unknown): boolean {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
-  return Object.values(v).every((x) => typeof x === 'string')
+/** name → [port] or [port, protocol], as endpoints; undefined if malformed */
+function readEndpoints(v: unknown): Record<string, Endpoint> | undefined {
+  if (!isObject(v)) return undefined
+  const out: Record<string, Endpoint> = {}
+  for (const name in v) {
+    const e = v[name]
+    if (!Array.isArray(e) || e.length < 1 || e.length > 2) return undefined
+    const [port, protocol] = e as unknown[]
+    if (!isUint(port, 65535) || port < 1) return undefined
+    if (e.length === 2 && typeof protocol !== 'string') return undefined
+    const ep: Endpoint = { port }
+    if (e.length === 2) ep.protocol = protocol as string
+    Object.defineProperty(out, name, { value: ep, enumerable: true, writable: true, configurable: true })
+  }
+  return out
 }
-
-function isEndpoints(v: unknown): boolean {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
-  return Object.values(v).every((e) => {
-    if (e === null || typeof e !== 'object') return false
-    const ep = e as Record<string, unknown>
-    if (typeof ep.port !== 'number' || !Number.isInteger(ep.port) || ep.port < 1 || ep.port > 65535) return false
-    return ep.protocol === undefined || typeof ep.protocol === 'string'
-  })
-}
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 export function encodeRecords(records: InstanceRecord[]): Uint8Array {
-  return encoder.encode(JSON.stringify(records.map(toCompact)))
+  return encodeCbor(records.map(toCompact))
 }
 
-/** undefined when the bytes are not a JSON array; malformed entries are skipped and counted */
+/** undefined when the bytes are not a CBOR array; malformed entries are skipped and counted */
 export function decodeRecords(bytes: Uint8Array): { records: InstanceRecord[]; malformed: number } | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(decoder.decode(bytes))
-  } catch {
-    return undefined
-  }
-  if (!Array.isArray(parsed)) return undefined
+  const decoded = decodeCbor(bytes, MAX_RECORDS_BYTES)
+  if (!decoded.ok || !Array.isArray(decoded.value)) return undefined
   const records: InstanceRecord[] = []
   let malformed = 0
-  for (const item of parsed) {
+  for (const item of decoded.value) {
     const r = fromCompact(item)
     if (r) records.push(r)
     else malformed++

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { Catalog, REGISTRY_CHANNEL, type CatalogDeps } from '../../lib/registry/catalog.js'
 import { recordKey, type InstanceRecord } from '../../lib/registry/record.js'
 import { decodeRecords, encodeRecords } from '../../lib/registry/record-codec.js'
+import { encode as cborEncode } from 'cborg'
 import type { Instance } from '../../lib/registry/types.js'
 import type { MemberState } from '../../lib/wire/messages.js'
 
@@ -57,9 +58,14 @@ function tomb(node: string, service: string, id: string, rev: number): InstanceR
   return { node, service, id, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
 }
 
-/** a registry payload as it travels: channel byte, then a JSON array of compact records */
+/** a registry payload as it travels: channel byte, then a CBOR array of compact records */
 function payload(...records: InstanceRecord[]): Uint8Array {
   return framedBytes(encodeRecords(records))
+}
+
+/** hand-built CBOR (a property set to undefined is left out) */
+function cbor(value: unknown): Uint8Array {
+  return cborEncode(value, { ignoreUndefinedProperties: true })
 }
 
 function framedBytes(body: Uint8Array, channel = REGISTRY_CHANNEL): Uint8Array {
@@ -624,10 +630,11 @@ describe('registry: Catalog (fake clock, member map, captured broadcasts)', () =
       ['random binary', Uint8Array.from({ length: 64 }, (_, i) => (i * 97 + 13) & 0xff)],
       ['wrong channel byte', framedBytes(encodeRecords([rec('B', 's', 'x', 1)]), 2)],
       ['channel 0', framedBytes(encodeRecords([rec('B', 's', 'x', 1)]), 0)],
-      ['JSON object, not an array', framedBytes(new TextEncoder().encode('{"n":"B","s":"s","i":"x","r":1,"a":"h","p":1}'))],
-      ['JSON number', framedBytes(new TextEncoder().encode('42'))],
-      ['JSON null', framedBytes(new TextEncoder().encode('null'))],
-      ['truncated JSON', framedBytes(new TextEncoder().encode('[{"n":"B","s":"s"'))],
+      ['CBOR map, not an array', framedBytes(cbor({ n: 'B', s: 's', i: 'x', r: 1, a: 'h', p: 1 }))],
+      ['CBOR number', framedBytes(cbor(42))],
+      ['CBOR null', framedBytes(cbor(null))],
+      ['truncated CBOR', framedBytes(cbor([{ n: 'B', s: 's', i: 'x', r: 1, a: 'h', p: 1 }]).subarray(0, 12))],
+      ['JSON, the format of wire version 1', framedBytes(new TextEncoder().encode('[{"n":"B","s":"s","i":"x","r":1,"a":"h","p":1}]'))],
     ]
     for (const [name, bytes] of cases) {
       it(`${name}: counted once in stats.malformed, nothing changes, nothing is sent`, () => {
@@ -672,9 +679,9 @@ describe('registry: Catalog (fake clock, member map, captured broadcasts)', () =
       ['meta not strings', { ...good, m: { a: 1 } }],
       ['meta an array', { ...good, m: ['a'] }],
       ['version not a string', { ...good, v: 2 }],
-      ['endpoint port 0', { ...good, e: { http: { port: 0 } } }],
-      ['endpoint not an object', { ...good, e: { http: 80 } }],
-      ['endpoint protocol a number', { ...good, e: { http: { port: 80, protocol: 6 } } }],
+      ['endpoint port 0', { ...good, e: { http: [0] } }],
+      ['endpoint not an array', { ...good, e: { http: 80 } }],
+      ['endpoint protocol a number', { ...good, e: { http: [80, 6] } }],
       ['negative weight', { ...good, w: -1 }],
       ['weight a string', { ...good, w: '1' }],
       ['zone empty', { ...good, z: '' }],
@@ -688,7 +695,7 @@ describe('registry: Catalog (fake clock, member map, captured broadcasts)', () =
       cat.takeChanged()
       for (const [name, bad] of badRecords) {
         const m = cat.stats.malformed
-        cat.onMessage(framedBytes(new TextEncoder().encode(JSON.stringify([bad]))))
+        cat.onMessage(framedBytes(cbor([bad])))
         assert.equal(cat.stats.malformed, m + 1, `${name}: counted`)
         assert.deepEqual(snapshot(cat, ['s']), before, `${name}: nothing changed`)
       }
@@ -696,7 +703,7 @@ describe('registry: Catalog (fake clock, member map, captured broadcasts)', () =
       assert.deepEqual(cat.takeChanged(), [])
       // mixed: the bad ones are skipped, the good one merges
       const mixed = [badRecords[5]![1], good, badRecords[15]![1]]
-      cat.onMessage(framedBytes(new TextEncoder().encode(JSON.stringify(mixed))))
+      cat.onMessage(framedBytes(cbor(mixed)))
       assert.equal(cat.stats.malformed, badRecords.length + 2)
       assert.deepEqual(
         cat.instances('s').map((i) => i.id).sort(),

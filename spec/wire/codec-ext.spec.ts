@@ -34,7 +34,7 @@ function reseal (packet: Uint8Array): Uint8Array {
 /** A one-message packet around a message body given as hex, with a correct CRC. */
 function packetOf (bodyHex: string): Uint8Array {
   const body = Buffer.from(bodyHex, 'hex')
-  return reseal(new Uint8Array(Buffer.concat([Buffer.from('5348010001', 'hex'), Buffer.from(u16(body.length), 'hex'), body, Buffer.alloc(4)])))
+  return reseal(new Uint8Array(Buffer.concat([Buffer.from('5348020001', 'hex'), Buffer.from(u16(body.length), 'hex'), body, Buffer.alloc(4)])))
 }
 
 function expectError (result: DecodeResult, kind: WireErrorKind, pattern?: RegExp): void {
@@ -160,9 +160,9 @@ describe('wire/codec member-record extension (stream, metaDigest)', () => {
     })
 
     it('encodes records without the fields to exactly the bytes of the format before the extension', () => {
-      // golden packets from before the extension existed (spec/wire/codec.spec.ts)
+      // golden packets from before the extension existed (spec/wire/codec.spec.ts), in wire version 2
       assert.equal(hex(encodePacket([{ type: 'state', name: 'é', address: 'h:1', incarnation: 258, state: 'suspect', meta: { k: 'v' } }])),
-        '5348010001' + '0017' + '09' + '0002c3a9' + '0003683a31' + '00000102' + '01' + '0001' + '00016b' + '000176' + '31b2930c')
+        '5348020001' + '0017' + '09' + '0002c3a9' + '0003683a31' + '00000102' + '01' + '0001' + '00016b' + '000176' + '336c942b')
       assert.equal(encodedSize(state({ name: 'é', address: 'h:1', incarnation: 258, meta: { k: 'v' } })), 2 + 0x17)
       assert.equal(encodedSize(alive({ name: 'a', address: 'x:1', incarnation: 7, meta: {} })), 2 + 1 + 3 + 5 + 4 + 2)
     })

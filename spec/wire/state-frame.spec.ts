@@ -4,15 +4,22 @@ import fc from 'fast-check'
 import type { MemberState, StateMessage } from '../../lib/wire/messages.js'
 import type { StreamState } from '../../lib/swim/node.js'
 import { decodeStateFrame, encodeStateFrame, type StateFrameResult } from '../../lib/wire/state-frame.js'
+import { WIRE_VERSION } from '../../lib/wire/version.js'
+import { decode as cborDecode, encode as cborEncode } from 'cborg'
 
 // ---------------------------------------------------------------------------
 // helpers
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'))
-const u32 = (v: number): string => v.toString(16).padStart(8, '0')
-/** u32 length + UTF-8, as hex */
-const str = (s: string): string => u32(Buffer.byteLength(s)) + Buffer.from(s, 'utf8').toString('hex')
+/** the frame's header: magic 'SF' and this wire version, as hex */
+const HEAD = '5346' + WIRE_VERSION.toString(16).padStart(2, '0')
+/** CBOR of `v`, as hex */
+const cbor = (v: unknown): string => hex(cborEncode(v))
+/** CBOR text of `s`, as hex (short strings only) */
+const text = (s: string): string => (0x60 + Buffer.byteLength(s)).toString(16) + Buffer.from(s, 'utf8').toString('hex')
+/** the CBOR body of a frame, decoded as it is */
+const body = (frame: Uint8Array): [Record<string, unknown>[], Uint8Array[]] => cborDecode(frame.subarray(3)) as [Record<string, unknown>[], Uint8Array[]]
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'))
 
 /** Decodes, asserting the decoder did not throw. */
@@ -93,8 +100,8 @@ const sample = encodeStateFrame(sampleState)
 
 describe('wire/state-frame', () => {
   describe('layout', () => {
-    it('encodes an empty state as magic, version and two zero counts', () => {
-      assert.equal(hex(encodeStateFrame({ members: [], user: [] })), '534601' + '00000000' + '00000000')
+    it('encodes an empty state as magic, version and CBOR [[], []]', () => {
+      assert.equal(hex(encodeStateFrame({ members: [], user: [] })), '534602' + '82' + '80' + '80')
     })
 
     it('encodes a member byte for byte as documented', () => {
@@ -102,25 +109,25 @@ describe('wire/state-frame', () => {
         members: [member({ name: 'é', address: 'h:1', incarnation: 258, state: 'suspect', meta: { k: 'v' }, stream: 's', metaDigest: 'd' })],
         user: [Uint8Array.of(0xaa, 0xbb)],
       })
+      assert.equal(hex(frame), HEAD + cbor([[{ n: 'é', a: 'h:1', i: 258, s: 1, m: { k: 'v' }, p: 's', d: 'd' }], [Uint8Array.of(0xaa, 0xbb)]]))
+      // keys sorted (shortest first, then bytewise): a d i m n p s
       assert.equal(hex(frame),
-        '534601' + u32(1) +
-        str('é') + str('h:1') + u32(258) + '01' + '03' + str('s') + str('d') + u32(1) + str('k') + str('v') +
-        u32(1) + u32(2) + 'aabb')
+        '534602' + '82' + '81' + 'a7' +
+        '6161' + text('h:1') + '6164' + text('d') + '6169' + '190102' + '616d' + 'a1' + text('k') + text('v') +
+        '616e' + '62c3a9' + '6170' + text('s') + '6173' + '01' +
+        '81' + '42aabb')
     })
 
-    it('sets flag bit 0 for stream and bit 1 for metaDigest, writing them in that order', () => {
-      const flagsOf = (m: StateMessage): number => {
-        const f = encodeStateFrame({ members: [m], user: [] })
-        return f[3 + 4 + 4 + Buffer.byteLength(m.name) + 4 + Buffer.byteLength(m.address) + 4 + 1]!
-      }
-      assert.equal(flagsOf(member()), 0)
-      assert.equal(flagsOf(member({ stream: 'x' })), 1)
-      assert.equal(flagsOf(member({ metaDigest: 'x' })), 2)
-      assert.equal(flagsOf(member({ stream: 'x', metaDigest: 'y' })), 3)
+    it('writes stream under p and metaDigest under d, each only when present', () => {
+      const keysOf = (m: StateMessage): string[] => Object.keys(body(encodeStateFrame({ members: [m], user: [] }))[0][0]!).sort()
+      assert.deepEqual(keysOf(member()), ['a', 'i', 'm', 'n', 's'])
+      assert.deepEqual(keysOf(member({ stream: 'x' })), ['a', 'i', 'm', 'n', 'p', 's'])
+      assert.deepEqual(keysOf(member({ metaDigest: 'x' })), ['a', 'd', 'i', 'm', 'n', 's'])
+      assert.deepEqual(keysOf(member({ stream: 'x', metaDigest: 'y' })), ['a', 'd', 'i', 'm', 'n', 'p', 's'])
     })
 
     it('encodes the member states as 0..3', () => {
-      const codeOf = (state: MemberState): number => encodeStateFrame({ members: [member({ name: '', address: '', state })], user: [] })[3 + 4 + 4 + 4 + 4]!
+      const codeOf = (state: MemberState): unknown => body(encodeStateFrame({ members: [member({ name: '', address: '', state })], user: [] }))[0][0]!.s
       assert.deepEqual((['alive', 'suspect', 'dead', 'left'] as const).map(codeOf), [0, 1, 2, 3])
     })
   })
@@ -207,7 +214,7 @@ describe('wire/state-frame', () => {
     it('never throws on arbitrary bytes behind a valid magic and version (property)', () => {
       fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (tail) => {
         const data = new Uint8Array(3 + tail.length)
-        data.set([0x53, 0x46, 1])
+        data.set([0x53, 0x46, WIRE_VERSION])
         data.set(tail, 3)
         const r = decodeSafely(data)
         if (r.ok) assert.deepStrictEqual(decodeStateFrame(encodeStateFrame(r.state)), r)
@@ -254,15 +261,17 @@ describe('wire/state-frame', () => {
     })
 
     it('rejects huge declared counts and lengths with few bytes, quickly and without a giant allocation', () => {
+      const m5 = 'a5' + text('a') + text('b') + text('i') + '01' + text('m') + 'a0' + text('n') + text('c') + text('s') + '00'
       const cases: [string, Uint8Array, RegExp][] = [
-        ['member count', fromHex('534601 ffffffff 00000000'), /member count/],
-        ['member count near 2^32', fromHex('534601 fffffff0' + '00'.repeat(64)), /member count/],
-        ['piece count', fromHex('534601 00000000 ffffffff 00000000'), /piece count/],
-        ['meta entries', fromHex('534601 00000001' + str('a') + str('b') + u32(1) + '00' + '00' + 'ffffffff' + '00000000'), /meta entries/],
-        ['piece length', fromHex('534601 00000000 00000001 ffffffff 00'), /state piece/],
-        ['name length', fromHex('534601 00000001 ffffffff' + '00'.repeat(32)), /member name/],
-        ['stream length', fromHex('534601 00000001' + str('a') + str('b') + u32(1) + '00' + '01' + 'fffffffe' + '00'.repeat(16)), /stream/],
+        ['member count', fromHex(HEAD + '82 9affffffff 80'), /CBOR/],
+        ['member count near 2^64', fromHex(HEAD + '82 9bfffffffffffffff0' + '00'.repeat(64)), /CBOR/],
+        ['piece count', fromHex(HEAD + '82 80 9affffffff 80'), /CBOR/],
+        ['meta entries', fromHex(HEAD + '82 81' + m5.replace(text('m') + 'a0', text('m') + 'baffffffff') + '80'), /CBOR/],
+        ['piece length', fromHex(HEAD + '82 80 81 5affffffff 00'), /CBOR/],
+        ['name length', fromHex(HEAD + '82 81 a5' + text('n') + '7affffffff' + '00'.repeat(32)), /CBOR/],
+        ['stream length', fromHex(HEAD + '82 81 a6' + text('p') + '7bfffffffffffffffe' + '00'.repeat(16)), /CBOR/],
       ]
+      assert.ok(decodeStateFrame(fromHex(HEAD + '82 81' + m5 + '80')).ok, 'the member the cases break is well-formed')
       const before = process.memoryUsage().arrayBuffers
       const started = performance.now()
       for (let i = 0; i < 200; i++) {
@@ -298,33 +307,45 @@ describe('wire/state-frame', () => {
       expectError(decodeSafely(Uint8Array.of(0x53)))
     })
 
-    it('rejects other versions with an error that names the version', () => {
-      for (const version of [0, 2, 255]) {
+    it('rejects other versions with an error that names both versions', () => {
+      for (const version of [0, 1, 3, 255]) {
         const data = sample.slice()
         data[2] = version
         const error = expectError(decodeSafely(data), /version/)
         assert.ok(error.includes(String(version)), `"${error}" should name version ${version}`)
+        assert.equal(error, `state frame of wire version ${version}; this agent speaks ${WIRE_VERSION}`)
       }
     })
 
-    it('rejects an unknown member state and reserved flag bits', () => {
-      const frame = encodeStateFrame({ members: [member({ name: 'n', address: 'a' })], user: [] })
-      const stateAt = 3 + 4 + 4 + 1 + 4 + 1 + 4
-      for (const code of [4, 0x80, 0xff]) {
-        const data = frame.slice()
-        data[stateAt] = code
-        expectError(decodeSafely(data), /state/)
+    it('rejects an unknown member state, unknown fields and fields of the wrong type', () => {
+      const good = { n: 'n', a: 'a', i: 1, s: 0, m: {} }
+      const frameOf = (m: unknown): Uint8Array => fromHex(HEAD + cbor([[m], []]))
+      assert.ok(decodeSafely(frameOf(good)).ok)
+      for (const code of [4, 0x80, 0xff, -1, 1.5, '0']) expectError(decodeSafely(frameOf({ ...good, s: code })), /state/)
+      for (const extra of [{ x: 1 }, { flags: 4 }, { stream: 's' }]) expectError(decodeSafely(frameOf({ ...good, ...extra })), /unknown field/)
+      for (const bad of [{ n: 1 }, { a: null }, { i: -1 }, { i: 2 ** 32 }, { m: { k: 1 } }, { m: [] }, { p: 7 }, { d: false }]) {
+        expectError(decodeSafely(frameOf({ ...good, ...bad })), /member 0/)
       }
-      for (const flags of [0x04, 0x08, 0x80, 0xff]) {
-        const data = frame.slice()
-        data[stateAt + 1] = flags
-        expectError(decodeSafely(data), /flag/)
+      for (const missing of ['n', 'a', 'i', 's', 'm']) {
+        const m: Record<string, unknown> = { ...good }
+        delete m[missing]
+        expectError(decodeSafely(frameOf(m)), /member 0/)
       }
+      expectError(decodeSafely(fromHex(HEAD + cbor([[good], ['not bytes']]))), /piece/)
+      expectError(decodeSafely(fromHex(HEAD + cbor([[good]]))), /members, pieces/)
+      expectError(decodeSafely(fromHex(HEAD + cbor({ members: [], user: [] }))), /members, pieces/)
+    })
+
+    it('rejects a meta map that repeats a key', () => {
+      const meta = 'a2' + text('k') + text('1') + text('k') + text('2')
+      const m5 = 'a5' + text('a') + text('b') + text('i') + '01' + text('m') + meta + text('n') + text('c') + text('s') + '00'
+      expectError(decodeSafely(fromHex(HEAD + '82 81' + m5 + '80')), /repeat/)
     })
 
     it('rejects strings that are not valid UTF-8', () => {
       for (const bad of ['ff', 'c0af', 'eda080', 'c3']) {
-        const data = fromHex('534601 00000001' + u32(bad.length / 2) + bad + str('a') + u32(1) + '00' + '00' + u32(0) + u32(0))
+        const name = (0x60 + bad.length / 2).toString(16) + bad
+        const data = fromHex(HEAD + '82 81 a5' + text('a') + text('b') + text('i') + '01' + text('m') + 'a0' + text('n') + name + text('s') + '00' + '80')
         expectError(decodeSafely(data), /UTF-8/)
       }
     })
