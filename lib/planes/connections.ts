@@ -113,6 +113,8 @@ export class Connections {
     if ((!ours || !theirs) && age < PUBSUB_SETTLE_MS) return 0
     const kept = list.filter((c) => !extras.includes(c)).map(meshsubStreams)
     if ((ours && !kept.some((s) => s.ours)) || (theirs && !kept.some((s) => s.theirs))) {
+      // all of them close: wait until none carries a request
+      if (list.some((c) => this.busy(c))) return 0
       this.reconnect(peer, list)
       return list.length
     }
