@@ -21,7 +21,7 @@ export interface StreamDriverOptions {
   pump(): void
   /** a seed refused our join over the stream plane (wrong key, wrong cluster, another wire version) */
   onJoinRefused(joinSeq: number, seed: string, reason: string): void
-  /** failures at debug level; internal errors (bugs) with their stack; default silent */
+  /** the agent's logger: the driver logs as its 'planes:driver' child (failures at debug level, internal errors with their stack); default silent */
   logger?: Logger
 }
 
@@ -54,7 +54,7 @@ export class StreamDriver {
 
   constructor(private readonly o: StreamDriverOptions) {
     const { core, plane } = o
-    this.log = (o.logger ?? silentLogger).child('driver')
+    this.log = (o.logger ?? silentLogger).child('planes').child('driver')
     this.internal = new InternalErrors(this.log)
     this.upkeeper = new ConnectionUpkeep({ core, plane, log: this.log, internal: this.internal, onFailure: () => this.stats.failures++ })
     this.serve('push-pull', (request) => {

@@ -51,7 +51,7 @@ export interface StreamPlaneOptions {
   maxMessageBytes?: number
   /** connections (either direction) not authenticated within this many ms are closed; default 10 000 */
   authTimeoutMs?: number
-  /** where internal errors (with their stack) and debug lines go; default silent */
+  /** the agent's logger: the plane logs as its 'planes' child (internal errors with their stack, refusals at debug level); default silent */
   logger?: Logger
   /** the wire version this plane speaks (its protocol ids carry it); default WIRE_VERSION */
   wireVersion?: number
