@@ -2,7 +2,11 @@ import type { StreamRequest, SwimNode } from '../swim/node.js'
 import { decodeStateFrame, encodeStateFrame } from '../wire/state-frame.js'
 import { decodeMetaRequest, decodeMetaResponse, encodeMetaRequest, encodeMetaResponse } from '../wire/meta-fetch.js'
 import { parseAddress } from '../transport/udp.js'
+import { InternalErrors } from '../runtime/failures.js'
+import { silentLogger, type Logger } from '../runtime/logger.js'
+import { describe, isBug } from './errors.js'
 import { StreamError, type StreamPlane } from './stream-plane.js'
+import { CONNECT_TIMEOUT_MS, ConnectionUpkeep, peerIdOf } from './upkeep.js'
 
 /**
  * Carries out the SWIM core's stream-plane work (push-pull, fallback probes,
@@ -15,8 +19,10 @@ export interface StreamDriverOptions {
   now(): number
   /** after feeding the core: send what it produced */
   pump(): void
-  /** a seed refused our join over the stream plane (wrong key, wrong cluster) */
+  /** a seed refused our join over the stream plane (wrong key, wrong cluster, another wire version) */
   onJoinRefused(joinSeq: number, seed: string, reason: string): void
+  /** the agent's logger: the driver logs as its 'planes:driver' child (failures at debug level, internal errors with their stack); default silent */
+  logger?: Logger
 }
 
 export interface StreamDriverStats {
@@ -34,36 +40,24 @@ const PUSH_PULL_TIMEOUT_MS = 10_000
 const META_TIMEOUT_MS = 10_000
 /** a fetch that fails at the owner tries this many other members */
 const META_SOURCES = 3
-/** connections kept for the broadcast plane's mesh (gossipsub D is 6) */
-const MESH_PEERS = 6
-/** above this many connected peers, idle connections outside gossipsub's mesh are closed */
-const MAX_PEERS = 2 * MESH_PEERS
-/** ... once no request has used them for this long */
-const IDLE_MS = 15_000
-/** below this many, a finished upkeep dial starts the next one without waiting for the next upkeep */
-const MIN_PEERS = 2
-/** past MIN_PEERS, the share of upkeeps that start no dial */
-const UPKEEP_SKIP = 0.5
-/** an upkeep dial (+ auth) that took less than this starts the next one at once */
-const FAST_CONNECT_MS = 250
-/** upkeep dials running at once */
-const CONNECTS_IN_FLIGHT = 1
-/** as long as the plane's own budget for a shared dial + auth, so `connecting` tracks what is really in flight */
-const CONNECT_TIMEOUT_MS = 10_000
-
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
 
 export class StreamDriver {
   readonly stats: StreamDriverStats = { pushPullsOut: 0, pushPullsIn: 0, probesOut: 0, probeRescues: 0, metaFetched: 0, failures: 0, badFrames: 0 }
   private closed = false
-  private readonly connecting = new Set<string>()
   /** a fallback probe is dialing a member we held no connection to */
   private probeDialing = false
+  private readonly log: Logger
+  private readonly internal: InternalErrors
+  private readonly upkeeper: ConnectionUpkeep
 
   constructor(private readonly o: StreamDriverOptions) {
     const { core, plane } = o
-    plane.handle('push-pull', (request) => {
+    this.log = (o.logger ?? silentLogger).child('planes').child('driver')
+    this.internal = new InternalErrors(this.log)
+    this.upkeeper = new ConnectionUpkeep({ core, plane, log: this.log, internal: this.internal, onFailure: () => this.stats.failures++ })
+    this.serve('push-pull', (request) => {
       const decoded = decodeStateFrame(request)
       if (!decoded.ok) {
         this.stats.badFrames++
@@ -75,78 +69,55 @@ export class StreamDriver {
       o.pump()
       return encodeStateFrame(core.exportState())
     })
-    plane.handle('probe', (request) => Uint8Array.of(fromUtf8.decode(request) === core.name ? 1 : 0))
-    plane.handle('meta', (request) => {
+    this.serve('probe', (request) => Uint8Array.of(fromUtf8.decode(request) === core.name ? 1 : 0))
+    this.serve('meta', (request) => {
       const { name, digest } = decodeMetaRequest(request)
       return encodeMetaResponse(core.metaOf(name, digest))
     })
+  }
+
+  /** internal errors caught (logged with their stack) */
+  get internalErrors(): number {
+    return this.internal.count
   }
 
   run(requests: StreamRequest[]): void {
     for (const request of requests) {
       const work =
         request.kind === 'push-pull' ? this.pushPull(request) : request.kind === 'probe' ? this.probe(request) : this.fetchMeta(request)
-      work.catch(() => {
+      work.catch((err: unknown) => {
         this.stats.failures++
+        if (isBug(err)) this.internal.report(`stream ${request.kind}`, err)
+        else this.log.debug(`stream ${request.kind} failed: ${describe(err)}`)
         if (this.closed) return
-        this.o.core.handleStreamFailure(this.o.now(), request)
-        this.o.pump()
+        this.internal.guard('stream failure', () => {
+          this.o.core.handleStreamFailure(this.o.now(), request)
+          this.o.pump()
+        })
       })
     }
   }
 
-  /**
-   * Keeps a few authenticated connections to live members, so the broadcast
-   * plane has a mesh. Paced: every connection costs both ends a noise
-   * handshake, identify and the auth exchange (tens of ms of CPU when many
-   * agents share a process), so at most CONNECTS_IN_FLIGHT dials run at a
-   * time and an upkeep starts one (past MIN_PEERS, only every other upkeep
-   * on average). A finished dial starts the next one at once while below
-   * MIN_PEERS, or when it took under FAST_CONNECT_MS (the process has CPU to
-   * spare). Connections the peer dials to us count too, so most agents
-   * reach MESH_PEERS without dialing all of it.
-   * Above MAX_PEERS, idle connections outside the mesh are closed again, and
-   * duplicates (simultaneous dials) always are.
-   */
+  /** keeps a few connections for the broadcast plane's mesh, and trims the rest (see upkeep.ts) */
   upkeep(): void {
-    this.tend(false)
-  }
-
-  private tend(chained: boolean): void {
-    if (this.closed) return
-    // push-pulls, probes and meta fetches to members we had no connection to leave connections behind
-    this.o.plane.trim(MAX_PEERS, IDLE_MS)
-    const connected = new Set(this.o.plane.peers())
-    if (connected.size >= MESH_PEERS || this.connecting.size >= CONNECTS_IN_FLIGHT) return
-    // past MIN_PEERS the mesh grows at a jittered pace, so agents started together do not dial in lockstep
-    if (!chained && connected.size >= MIN_PEERS && Math.random() < UPKEEP_SKIP) return
-    const candidates = this.o.core
-      .memberList()
-      .filter((m) => m.state === 'alive' && m.name !== this.o.core.name && m.stream !== undefined)
-      .map((m) => m.stream!)
-      .filter((addr) => !connected.has(peerIdOf(addr)) && !this.connecting.has(addr))
-    if (candidates.length === 0) return
-    const addr = candidates[Math.floor(Math.random() * candidates.length)]!
-    this.connecting.add(addr)
-    const started = Date.now()
-    this.o.plane
-      .connect(addr, { timeoutMs: CONNECT_TIMEOUT_MS })
-      .then(
-        () => {
-          this.connecting.delete(addr)
-          // a quick connect means spare CPU on both ends: go on at once
-          const fast = Date.now() - started < FAST_CONNECT_MS
-          if (this.o.plane.peers().length < MIN_PEERS || fast) this.tend(true)
-        },
-        () => {
-          this.connecting.delete(addr)
-          this.stats.failures++
-        },
-      )
+    this.upkeeper.tend()
   }
 
   close(): void {
     this.closed = true
+    this.upkeeper.close()
+  }
+
+  /** a handler for the plane: what it throws resets the stream (a bug of ours is logged too) */
+  private serve(name: string, handler: (request: Uint8Array) => Uint8Array): void {
+    this.o.plane.handle(name, (request) => {
+      try {
+        return handler(request)
+      } catch (err) {
+        if (isBug(err)) this.internal.report(`serving ${name}`, err)
+        throw err
+      }
+    })
   }
 
   private async pushPull(request: Extract<StreamRequest, { kind: 'push-pull' }>): Promise<void> {
@@ -235,11 +206,6 @@ export class StreamDriver {
 export function conventionalAddr(address: string): string {
   const { host, port } = parseAddress(address)
   return `/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${port}`
-}
-
-function peerIdOf(addr: string): string {
-  const at = addr.lastIndexOf('/p2p/')
-  return at < 0 ? '' : addr.slice(at + 5)
 }
 
 function shuffle<T>(items: T[]): void {
