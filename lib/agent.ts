@@ -235,7 +235,8 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       packetsOut: d.packetsOut,
       bytesOut: d.bytesOut,
       dropped: { ...d.dropped },
-      internalErrors: errors.count,
+      // ours, and those the planes caught (each logged with its stack)
+      internalErrors: errors.count + (streams?.internalErrors ?? 0) + (plane?.stats.internalErrors ?? 0),
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
       ...(streams && plane
@@ -299,7 +300,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       ...(membersTopic ? { membersTopic } : {}),
       onMalformed: malformed,
     })
-    const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason) })
+    const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason), logger })
     if (streams) driver.onStreamWork((work) => streams.run(work))
 
     const recordsTopic = topic('records')
@@ -390,11 +391,11 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
  * "host:port" reaches both. If that TCP port is taken and the UDP port was
  * ephemeral, any port will do: peers learn it from our member record.
  */
-async function startStreamPlane(o: ResolvedOptions, host: string, port: number, _logger: Logger): Promise<StreamPlane> {
+async function startStreamPlane(o: ResolvedOptions, host: string, port: number, logger: Logger): Promise<StreamPlane> {
   const auth = clusterAuth(o.cluster, o.keyring, o.encryption.verifyOutgoing, !o.encryption.verifyIncoming)
   const loopback = host.startsWith('127.') || host === '::1'
   const create = (p: number) =>
-    createStreamPlane({ host, port: p, cluster: o.cluster || 'default', prove: auth.prove, verify: auth.verify, colocationAllowed: loopback, maxMessageBytes: o.maxStateBytes })
+    createStreamPlane({ host, port: p, cluster: o.cluster || 'default', prove: auth.prove, verify: auth.verify, colocationAllowed: loopback, maxMessageBytes: o.maxStateBytes, logger })
   try {
     return await create(port)
   } catch (err) {

@@ -2,8 +2,13 @@ import type { Clock, Timer } from '../runtime/clock.js'
 import type { InternalErrors } from '../runtime/failures.js'
 import type { StreamRequest, SwimEvent, SwimNode } from '../swim/node.js'
 import type { DatagramTransport } from '../transport/datagram.js'
-import { decodePacket, encodePacket, type WireErrorKind } from '../wire/codec.js'
+import { decodePacket, decodeVersionNotice, encodePacket, encodeVersionNotice, type WireErrorKind } from '../wire/codec.js'
 import { unwrap, wrap, type EnvelopeDropReason, type EnvelopeOptions } from '../wire/envelope.js'
+
+/** a sender of another wire version hears ours at most this often */
+const NOTICE_INTERVAL_MS = 1000
+/** addresses remembered for that */
+const NOTICE_MEMORY = 1024
 
 /** why a datagram (or a broadcast-plane message) was dropped */
 export type DropReason = WireErrorKind | EnvelopeDropReason
@@ -61,6 +66,9 @@ export class CoreDriver {
   private readonly eventHandlers: ((event: SwimEvent) => void)[] = []
   private readonly afterPump: (() => void)[] = []
   private streamWork: ((requests: StreamRequest[]) => void) | undefined
+  private readonly noticeHandlers: ((from: string, version: number) => void)[] = []
+  /** when we last told an address our wire version (at most once a NOTICE_INTERVAL_MS each) */
+  private readonly noticesSent = new Map<string, number>()
 
   constructor(private readonly d: CoreDriverDeps) {}
 
@@ -87,6 +95,11 @@ export class CoreDriver {
   /** the core's stream-plane requests (a driver without planes drops them: the core falls back by itself) */
   onStreamWork(handler: (requests: StreamRequest[]) => void): void {
     this.streamWork = handler
+  }
+
+  /** a peer told us it speaks another wire version (it dropped our datagram) */
+  onVersionNotice(handler: (from: string, version: number) => void): void {
+    this.noticeHandlers.push(handler)
   }
 
   /** called after every pump, once the core's outputs are out (upper layers flush their changes) */
@@ -136,6 +149,20 @@ export class CoreDriver {
     this.timer = undefined
   }
 
+  /** a datagram of another wire version: tell its sender ours, so a joiner learns why nobody answers */
+  private sendNotice(to: string): void {
+    const now = this.now()
+    const last = this.noticesSent.get(to)
+    if (last !== undefined && now - last < NOTICE_INTERVAL_MS) return
+    if (this.noticesSent.size >= NOTICE_MEMORY) this.noticesSent.clear()
+    this.noticesSent.set(to, now)
+    if (this.filter?.('out', to)) return
+    const bytes = wrap(encodeVersionNotice(), this.d.envelope)
+    this.stats.packetsOut++
+    this.stats.bytesOut += bytes.length
+    this.d.transport.send(to, bytes)
+  }
+
   private arm(): void {
     const next = this.d.core.nextTimeout()
     if (next === undefined || next >= this.timerAt) return
@@ -160,9 +187,16 @@ export class CoreDriver {
       this.stats.dropped[opened.reason]++
       return
     }
+    const notice = decodeVersionNotice(opened.packet)
+    if (notice !== undefined) {
+      this.stats.dropped['unsupported-version']++
+      for (const handler of this.noticeHandlers) handler(from, notice)
+      return
+    }
     const decoded = decodePacket(opened.packet)
     if (!decoded.ok) {
       this.stats.dropped[decoded.error.kind]++
+      if (decoded.error.version !== undefined) this.sendNotice(from)
       return
     }
     this.input('handling a packet', (now) => this.d.core.handlePacket(now, from, decoded.messages))

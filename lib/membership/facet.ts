@@ -3,7 +3,7 @@ import { sleep, type Clock, type Timer } from '../runtime/clock.js'
 import type { EventSink } from '../runtime/emitter.js'
 import type { Lifecycle } from '../runtime/lifecycle.js'
 import type { SwimEvent } from '../swim/node.js'
-import { decodePacket, encodePacket } from '../wire/codec.js'
+import { decodePacket, encodePacket, WIRE_VERSION } from '../wire/codec.js'
 import { encodeStateFrame } from '../wire/state-frame.js'
 import type { CoreDriver } from './core-driver.js'
 import { toMember, type Member, type MemberEvents } from './member.js'
@@ -34,6 +34,8 @@ export interface MembershipDeps {
 }
 
 interface PendingJoin {
+  /** the seeds tried; those that answered with a version notice leave it */
+  seeds: Set<string>
   resolve(from: string): void
   reject(err: Error): void
 }
@@ -48,6 +50,7 @@ export class Membership {
   constructor(private readonly d: MembershipDeps) {
     this.seeds = new SeedRetry(d.address, d.driver.core)
     d.driver.onEvent((event) => this.dispatch(event))
+    d.driver.onVersionNotice((from, version) => this.versionRefused(from, version))
     this.unsubscribe = d.membersTopic?.subscribe((data) => this.onAnnouncement(data))
   }
 
@@ -78,6 +81,7 @@ export class Membership {
         reject(new JoinError(`join failed: no seed answered within ${joinTimeout} ms${hint} (tried ${seeds.join(', ')})`, seeds))
       }, joinTimeout)
       this.pendingJoins.set(seq, {
+        seeds: new Set(resolved),
         resolve: (from) => {
           timer.cancel()
           resolve(from)
@@ -111,7 +115,7 @@ export class Membership {
         resolve()
       }
       timer = this.d.clock.setTimer(done, this.d.joinTimeout)
-      this.pendingJoins.set(seq, { resolve: done, reject: done })
+      this.pendingJoins.set(seq, { seeds: new Set(resolved), resolve: done, reject: done })
       driver.pump()
     })
   }
@@ -123,6 +127,14 @@ export class Membership {
     this.pendingJoins.delete(seq)
     this.d.driver.core.cancelJoin(seq)
     pending.reject(new JoinError(`join refused by ${seed}: ${reason}`, [seed]))
+  }
+
+  /** a seed answered that it speaks another wire version: a join whose every seed did is refused */
+  private versionRefused(from: string, version: number): void {
+    for (const [seq, pending] of this.pendingJoins) {
+      if (!pending.seeds.delete(from) || pending.seeds.size > 0) continue
+      this.joinRefused(seq, from, `wire version ${version}; this agent speaks ${WIRE_VERSION}`)
+    }
   }
 
   async updateMeta(meta: Record<string, string>): Promise<void> {
