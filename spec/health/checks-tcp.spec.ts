@@ -25,13 +25,17 @@ describe('health: checks: TCP', function () {
 
     it('scheduled: passing while the port listens, critical once it is closed', async () => {
       const t = await tcpServer()
-      const { scheduler, state } = track(harness())
-      scheduler.add('db', spec({ tcp: `127.0.0.1:${t.port}`, interval: 100 }))
-      assert.equal(state('db').name, `tcp: 127.0.0.1:${t.port}`)
-      await waitFor(() => state('db').status === 'passing', 'passing')
-      await t.close()
-      await waitFor(() => state('db').status === 'critical', 'critical')
-      assert.match(state('db').output, /ECONNREFUSED/)
+      try {
+        const { scheduler, state } = track(harness())
+        scheduler.add('db', spec({ tcp: `127.0.0.1:${t.port}`, interval: 100 }))
+        assert.equal(state('db').name, `tcp: 127.0.0.1:${t.port}`)
+        await waitFor(() => state('db').status === 'passing', 'passing')
+        await t.close()
+        await waitFor(() => state('db').status === 'critical', 'critical')
+        assert.match(state('db').output, /ECONNREFUSED/)
+      } finally {
+        await t.close() // again, if a failure came first: a listening server would keep mocha (without --exit) alive
+      }
     })
   })
 })
