@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
 import { createUdpTransport, formatAddress, parseAddress, type UdpTransport } from '../../lib/transport/udp.js'
+import { holdsFor, waitFor as pollFor } from '../support/wait.js'
 
-/** Polls `condition` every few ms; fails after `timeoutMs`. Bounded in time and count. */
+/** Polls `condition` every 5 ms (the shared waitFor); fails after `timeoutMs`. */
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const interval = 5
-  const maxPolls = Math.ceil(timeoutMs / interval)
-  for (let i = 0; i < maxPolls; i++) {
-    if (condition()) return
-    await new Promise((r) => setTimeout(r, interval))
-  }
-  if (!condition()) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  await pollFor(condition, what, { timeout: timeoutMs, interval: 5 })
 }
 
 function portOf(address: string): number {
@@ -239,7 +234,8 @@ describe('transport/udp', function () {
     // the port is free again once close resolved
     const again = track(await createUdpTransport({ host: '127.0.0.1', port: portOf(a.address) }))
     assert.equal(again.address, a.address)
-    await new Promise((r) => setTimeout(r, 20))
+    // the late send was dropped, not queued: nothing reaches b over the next 50 ms
+    await holdsFor(() => got === 0, 50, 'b receiving nothing after the late send')
     assert.equal(got, 0)
   })
 
