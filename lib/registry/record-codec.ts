@@ -1,4 +1,3 @@
-import { encodedLength } from 'cborg/length'
 import { decodeCbor, encodeCbor, isObject, isStringMap, isUint, onlyKeys } from '../wire/schema.js'
 import type { CheckSummary, Endpoint, InstanceRecord } from './types.js'
 
@@ -9,9 +8,21 @@ import type { CheckSummary, Endpoint, InstanceRecord } from './types.js'
  * pieces. Decoding handles a peer's bytes.
  */
 
-/** the CBOR of a record in compact form: the same bytes on every agent (ties, content comparison) */
+/**
+ * The CBOR of a record in compact form: the same bytes on every agent (ties,
+ * content comparison). Records are never changed once built (a change is a
+ * new record), so each is encoded once: a state sync re-sends the whole
+ * catalog, and would otherwise re-encode every record every time.
+ */
+const encoded = new WeakMap<InstanceRecord, Uint8Array>()
+
 function contentBytes(r: InstanceRecord): Uint8Array {
-  return encodeCbor(toCompact(r))
+  let bytes = encoded.get(r)
+  if (!bytes) {
+    bytes = encodeCbor(toCompact(r))
+    encoded.set(r, bytes)
+  }
+  return bytes
 }
 
 /** a total order on records' content, the same on every agent: breaks ties of equal revisions */
@@ -26,7 +37,7 @@ export function sameContent(a: InstanceRecord, b: InstanceRecord): boolean {
 
 /** bytes `r` adds to a batch of `encodeRecords`: exactly its CBOR */
 export function batchedSize(r: InstanceRecord): number {
-  return encodedLength(toCompact(r))
+  return contentBytes(r).length
 }
 
 /** bytes `encodeRecords` needs around the records of a batch: at most a CBOR array head (5 bytes for up to 2^32-1 items) */
@@ -170,8 +181,26 @@ function readEndpoints(v: unknown): Record<string, Endpoint> | undefined {
   return out
 }
 
+/** a CBOR array of the records: its head, then each record's own encoding (what encoding the array whole gives) */
 export function encodeRecords(records: InstanceRecord[]): Uint8Array {
-  return encodeCbor(records.map(toCompact))
+  const items = records.map(contentBytes)
+  const head = arrayHead(items.length)
+  const out = new Uint8Array(head.length + items.reduce((n, b) => n + b.length, 0))
+  out.set(head, 0)
+  let at = head.length
+  for (const b of items) {
+    out.set(b, at)
+    at += b.length
+  }
+  return out
+}
+
+/** CBOR major type 4 (array) with `n` items */
+function arrayHead(n: number): Uint8Array {
+  if (n < 24) return Uint8Array.of(0x80 | n)
+  if (n < 0x100) return Uint8Array.of(0x98, n)
+  if (n < 0x10000) return Uint8Array.of(0x99, n >>> 8, n & 0xff)
+  return Uint8Array.of(0x9a, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
 }
 
 /** undefined when the bytes are not a CBOR array; malformed entries are skipped and counted */

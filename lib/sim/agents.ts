@@ -13,9 +13,9 @@ import { virtualClock } from './virtual-clock.js'
  * composition root as createAgent, over the simulated datagram transport
  * and a virtual clock. A run replays from its seed.
  *
- * Promises settle between events: after the events of each virtual instant
- * the run yields to the event loop, so async work (a check's function, a
- * join) completes at the virtual time it started.
+ * Promises settle between events: after the events of each virtual
+ * millisecond the run yields to the event loop, so async work (a check's
+ * function, a join) completes within the millisecond it started.
  */
 export interface AgentSimOptions {
   seed: number
@@ -27,8 +27,8 @@ export interface AgentSimOptions {
   logger?: Logger
 }
 
-/** the simulator never runs more than this many virtual instants in one run() */
-const MAX_INSTANTS = 50_000_000
+/** the simulator never runs more than this many virtual milliseconds with events in one run() */
+const MAX_STEPS = 50_000_000
 
 export class AgentSimulator {
   readonly net: SimNetwork<Uint8Array>
@@ -86,13 +86,13 @@ export class AgentSimulator {
     }
   }
 
-  /** advances virtual time by `ms`, settling promises after each virtual instant */
+  /** advances virtual time by `ms`, settling promises after each virtual millisecond that had events */
   async run(ms: number): Promise<void> {
     const until = this.net.now + ms
-    for (let instants = 0; instants < MAX_INSTANTS; instants++) {
+    for (let steps = 0; steps < MAX_STEPS; steps++) {
       const next = this.net.peekTime()
       if (next > until) break
-      this.net.run(next)
+      this.net.run(Math.min(until, Math.floor(next) + 1))
       await settle()
     }
     this.net.run(until)

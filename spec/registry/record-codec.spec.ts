@@ -5,6 +5,7 @@ import {
   BATCH_OVERHEAD, batchedSize, compareContent, decodeRecords, encodeRecords, fromCompact, sameContent, toCompact,
 } from '../../lib/registry/record-codec.js'
 import type { InstanceRecord } from '../../lib/registry/record.js'
+import { encodeCbor } from '../../lib/wire/schema.js'
 import { arbRecord } from './record-support.js'
 
 const sign = (n: number): number => (n > 0 ? 1 : n < 0 ? -1 : 0)
@@ -37,6 +38,14 @@ describe('registry/record-codec', () => {
     }), { numRuns: 300 })
     const many = Array.from({ length: 300 }, (_, i) => ({ ...typical, id: `i${i}` }))
     assert.equal(encodeRecords(many).length, many.reduce((n, r) => n + batchedSize(r), 0) + 3, '300 records: a 3-byte array head')
+  })
+
+  it('a batch is exactly the CBOR of the array of compact records, whatever the batch size (property)', () => {
+    fc.assert(fc.property(fc.array(arbRecord, { maxLength: 40 }), (records) => {
+      assert.ok(Buffer.from(encodeRecords(records)).equals(encodeCbor(records.map(toCompact))))
+    }), { numRuns: 300 })
+    const many = Array.from({ length: 300 }, (_, i) => ({ ...typical, id: `i${i}` }))
+    assert.ok(Buffer.from(encodeRecords(many)).equals(encodeCbor(many.map(toCompact))))
   })
 
   describe('compareContent', () => {
