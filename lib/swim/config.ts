@@ -121,3 +121,8 @@ export function pushPullScale(interval: number, n: number): number {
   const multiplier = Math.ceil(Math.log2(n) - Math.log2(32)) + 1
   return interval * multiplier
 }
+
+/** how often dead and left members are looked at for reaping: a quarter of the shorter timeout, within 1–60 s */
+export function reapInterval(c: SwimConfig): number {
+  return Math.min(60_000, Math.max(1000, Math.min(c.deadReapTimeout, c.leftReapTimeout) / 4))
+}

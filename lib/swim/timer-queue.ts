@@ -10,20 +10,30 @@ export interface Timer<K, D> extends HeapItem {
   data: D
 }
 
-export class TimerQueue<K, D> {
-  private readonly heap = new MinHeap<Timer<K, D>>()
+/** the member of the timer union `T` whose kind is `K` */
+export type TimerOfKind<T, K> = T extends { kind: infer X } ? (K extends X ? T : never) : never
+
+/**
+ * Timers of kinds `K` carrying `D`. `T` may narrow that to a discriminated
+ * union (`Timer<'a', A> | Timer<'b', B>`): then `add` checks each kind's data
+ * and a popped timer's `kind` types its `data`.
+ */
+export class TimerQueue<K, D, T extends Timer<K, D> = Timer<K, D>> {
+  private readonly heap = new MinHeap<T>()
 
   get size(): number {
     return this.heap.size
   }
 
-  add(at: number, kind: K, data: D): Timer<K, D> {
+  add<Kind extends T['kind']>(at: number, kind: Kind, data: TimerOfKind<T, Kind>['data']): TimerOfKind<T, Kind> {
     const timer: Timer<K, D> = { key: at, slot: -1, order: 0, kind, data }
-    this.heap.set(timer, at)
-    return timer
+    // the signature pairs `data` with `kind`: this is T's timer of that kind
+    const typed = timer as TimerOfKind<T, Kind>
+    this.heap.set(typed, at)
+    return typed
   }
 
-  cancel(timer: Timer<K, D> | undefined): void {
+  cancel(timer: T | undefined): void {
     if (timer) this.heap.delete(timer)
   }
 
@@ -33,7 +43,7 @@ export class TimerQueue<K, D> {
   }
 
   /** removes and returns the earliest timer due at or before `now` */
-  popDue(now: number): Timer<K, D> | undefined {
+  popDue(now: number): T | undefined {
     return this.heap.popDue(now)
   }
 }
