@@ -7,6 +7,7 @@ import { InternalErrors } from './runtime/failures.js'
 import { Lifecycle } from './runtime/lifecycle.js'
 import { createLogger, type Logger } from './runtime/logger.js'
 import { ChannelMux } from './swim/channels.js'
+import { Rng } from './util/rng.js'
 import { SwimNode, type SwimCounters } from './swim/node.js'
 import type { DatagramTransport } from './transport/datagram.js'
 import { advertisableHost, formatAddress, parseAddress } from './transport/address.js'
@@ -310,7 +311,8 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     records.listen(catalog, pump)
     membership.onMemberChange((node) => catalog.memberChanged(node))
     const index = new DiscoveryIndex((service) => catalog.instances(service))
-    const health = new HealthFacet({ self: ports.name, catalog, clock, lifecycle, events: agent.sink, instances: (s) => index.all(s), pump })
+    const jitter = new Rng(ports.seed ^ 0x6a177e2)
+    const health = new HealthFacet({ self: ports.name, catalog, clock, lifecycle, events: agent.sink, instances: (s) => index.all(s), random: () => jitter.float(), pump })
     const services = new Services({
       self: ports.name,
       host: parseAddress(ports.address).host,

@@ -35,6 +35,8 @@ export interface HealthDeps {
   events: EventSink<HealthEvents>
   /** every visible instance of a service, whatever its status, in a stable order */
   instances(service: string): readonly Instance[]
+  /** [0, 1) for the checks' jitter: seeded, so a simulated run replays */
+  random(): number
   /** after a local change: send what it produced */
   pump(): void
 }
@@ -63,7 +65,7 @@ export class HealthFacet {
   private readonly transitions = new HealthTransitions()
 
   constructor(private readonly d: HealthDeps) {
-    this.scheduler = new HealthScheduler({ clock: d.clock, onChange: (owner) => this.onCheckChange(owner) })
+    this.scheduler = new HealthScheduler({ clock: d.clock, random: d.random, onChange: (owner) => this.onCheckChange(owner) })
   }
 
   /** the status an instance starts at: its checks' initial statuses, worst first */

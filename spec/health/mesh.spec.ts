@@ -142,9 +142,9 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
   const suspicions: { observer: string; name: string; at: number }[] = []
   /**
    * No agent suspected `owner` since `since`: its instances never showed as
-   * 'suspect' anywhere, so event sequences can be asserted exactly. (A false
-   * suspicion on a loaded machine adds suspect transitions; then only the
-   * transitions under test are required, not the exact sequence.)
+   * 'suspect' anywhere. (A false suspicion on a loaded machine adds suspect
+   * transitions: here only the transitions under test are required; the
+   * exact sequences are asserted in virtual time, spec/sim/agents-exact.spec.ts.)
    */
   const quiet = (owner: Agent, since: number) => !suspicions.some((x) => x.name === owner.name && x.at >= since)
   const timers: NodeJS.Timeout[] = []
@@ -244,7 +244,6 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
       const seen = eventsOf(a, 'web-1', flip)
       const change = seen.find((e) => e.from === 'passing' && e.to === 'critical')
       assert.deepEqual(change && { ...change, at: 0 }, { service: 'web', instance: 'web-1', node: 'hc-3', from: 'passing', to: 'critical', check: 'web-http', at: 0 }, `${a.name}: ${transitions(seen)}`)
-      if (quiet(owner, flip)) assert.equal(seen.length, 1, `${a.name}: ${transitions(seen)}`)
     }
 
     server.code = 200
@@ -253,8 +252,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
     for (const a of remotes) {
       const seen = eventsOf(a, 'web-1', heal)
       const want = { service: 'web', instance: 'web-1', node: 'hc-3', from: 'critical', to: 'passing', check: 'web-http', at: 0 }
-      if (quiet(owner, heal)) assert.deepEqual(seen.map((e) => ({ ...e, at: 0 })), [want], `${a.name}'s health:change on recovery`)
-      else assert.ok(seen.some((e) => e.from === 'critical' && e.to === 'passing' && e.check === 'web-http'), `${a.name}: ${transitions(seen)}`)
+      assert.ok(seen.some((e) => JSON.stringify({ ...e, at: 0 }) === JSON.stringify(want)), `${a.name}: ${transitions(seen)}`)
       assert.ok(a.discover('web').some((i) => i.id === 'web-1'))
     }
     console.log(
@@ -350,8 +348,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
       },
     )
     const warned = eventsOf(remote, 'batch-1', warnStart)
-    if (quiet(owner, warnStart)) assert.deepEqual(warned.map((e) => [e.from, e.to, e.check]), [['passing', 'warning', 'heartbeat']])
-    else assert.ok(warned.some((e) => e.to === 'warning' && e.check === 'heartbeat'), transitions(warned).join(', '))
+    assert.ok(warned.some((e) => e.from === 'passing' && e.to === 'warning' && e.check === 'heartbeat'), transitions(warned).join(', '))
 
     // fail() is critical at once (it stays critical when the ttl lapses too)
     reg.fail('disk full')
@@ -458,8 +455,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
       )
       for (const a of agents) {
         const seen = eventsOf(a, 'flappy-1', mark)
-        if (quiet(owner, mark)) assert.deepEqual(transitions(seen), [], `${a.name}: health:change for a damped flap`)
-        else assert.ok(!seen.some((e) => e.to === 'critical'), `${a.name}: ${transitions(seen)}`)
+        assert.ok(!seen.some((e) => e.to === 'critical' || e.from === 'critical'), `${a.name}: ${transitions(seen)}`)
       }
       assert.equal(atChange.length, 1)
       // the latest output is kept although the status did not move
@@ -490,8 +486,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
       )
       for (const a of remotes) {
         const seen = transitions(eventsOf(a, 'flappy-1', mark3))
-        if (quiet(owner, mark3)) assert.deepEqual(seen, ['passing→critical', 'critical→passing'], `${a.name}`)
-        else assert.ok(seen.includes('passing→critical') && seen.at(-1)?.endsWith('→passing'), `${a.name}: ${seen.join(', ')}`)
+        assert.ok(seen.includes('passing→critical') && seen.at(-1)?.endsWith('→passing'), `${a.name}: ${seen.join(', ')}`)
       }
       console.log(
         `      flaps of 1 and 2 failures: no health:change on any of ${N} agents; 3 failures: critical everywhere after ${down} ms; 2 good runs: passing everywhere after ${back} ms`,
@@ -532,7 +527,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
     // a remote agent that had seen it critical reports the removal
     for (const a of agents.filter((x) => x !== owner)) {
       const seen = transitions(eventsOf(a, 'doomed-1', flip))
-      if (seen.includes('passing→critical') && quiet(owner, flip)) assert.deepEqual(seen, ['passing→critical', 'critical→∅'], a.name)
+      if (seen.includes('passing→critical')) assert.equal(seen.at(-1), 'critical→∅', `${a.name}: ${seen.join(', ')}`)
     }
     // its check stopped: the server hears nothing more (one run may have been in flight)
     const served = server.log.length
@@ -602,8 +597,7 @@ describe('health over real UDP: 16 agents on 127.0.0.1', function () {
     for (const a of agents) {
       const seen = aEvents(a)
       // A's status also follows its own owner's and (through hasHealthy) B's owners' membership
-      if ([ownerA, ownerB1, ownerB2].every((o) => quiet(o, depMark))) assert.deepEqual(seen, expected, `${a.name}: one health:change for A per transition`)
-      else assert.ok(expected.every((t) => seen.includes(t)), `${a.name}: ${seen.join(', ')}`)
+      assert.ok(expected.every((t) => seen.includes(t)), `${a.name}: ${seen.join(', ')}`)
       for (const e of eventsOf(a, 'a-1', depMark)) assert.deepEqual([e.service, e.node], ['svc-a', ownerA.name])
     }
 

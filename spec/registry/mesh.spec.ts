@@ -254,29 +254,24 @@ describe('registry over real UDP: 21 agents on 127.0.0.1', function () {
       agents.forEach((a, k) => a.off('service:change', listeners[k]!))
     }
     expect({ service: 'ledger', id: 'l3', node: 'reg-7', port: 7003, tags: [] })
-    // a member suspected meanwhile (a false suspicion on a loaded machine)
-    // would rightly change the passing-only set in between: then only
-    // order and no-duplicates can be asserted, not the exact sequence
-    const quiet = falseSuspicions.length === suspicionsBefore
+    // over real UDP a member may be falsely suspected meanwhile (a loaded
+    // machine), which rightly changes the passing-only set in between: here
+    // order and no duplicates; the exact sequence is asserted in virtual time
+    // (spec/sim/agents-exact.spec.ts)
     for (let k = 1; k < snapshots.length; k++) assert.notDeepEqual(snapshots[k], snapshots[k - 1], 'the same snapshot twice in a row')
-    if (quiet) assert.deepEqual(snapshots, expected, 'one snapshot per change, none twice, in order')
-    else assert.ok(isSubsequence(expected, snapshots), `expected ${JSON.stringify(expected)} in order within ${JSON.stringify(snapshots)}`)
+    assert.ok(isSubsequence(expected, snapshots), `expected ${JSON.stringify(expected)} in order within ${JSON.stringify(snapshots)}`)
 
     let total = 0
     for (const a of agents) {
       const seen = events.get(a)!.map((c) => c.instances.map((i) => `${i.id}@${i.node}`))
       total += seen.length
       for (const c of events.get(a)!) assert.equal(c.service, 'ledger')
-      if (quiet) {
-        assert.deepEqual(seen, expected.slice(1), `${a.name}: exactly one 'service:change' per change of 'ledger'`)
-      } else {
-        const distinct = seen.filter((s, k) => k === 0 || JSON.stringify(s) !== JSON.stringify(seen[k - 1]))
-        assert.ok(isSubsequence(expected.slice(1), distinct), `${a.name}'s service:change events for 'ledger': ${JSON.stringify(seen)}`)
-      }
+      const distinct = seen.filter((s, k) => k === 0 || JSON.stringify(s) !== JSON.stringify(seen[k - 1]))
+      assert.ok(isSubsequence(expected.slice(1), distinct), `${a.name}'s service:change events for 'ledger': ${JSON.stringify(seen)}`)
     }
     console.log(
       `      ${total} 'service:change' events for 'ledger' on ${N} agents for ${expected.length - 1} changes; watcher got ${snapshots.length} snapshots` +
-        (quiet ? '' : ` (${falseSuspicions.length - suspicionsBefore} false suspicions meanwhile: exact sequence not asserted)`) +
+        (falseSuspicions.length > suspicionsBefore ? ` (${falseSuspicions.length - suspicionsBefore} false suspicions meanwhile)` : '') +
         (others.size > 0 ? `; meanwhile other services changed: ${[...others].join(', ')}` : ''),
     )
   })
