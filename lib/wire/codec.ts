@@ -16,7 +16,7 @@
 
 import type { Message } from './messages.js'
 import { crc32 } from './crc32.js'
-import { compiled } from './compile.js'
+import * as compiled from './codec-body.generated.js'
 import { fail, putU16, putU32, Reader, U16_MAX, WireError } from './fields.js'
 import { kind } from './tables.js'
 import { WIRE_VERSION } from './version.js'

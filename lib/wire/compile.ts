@@ -1,29 +1,18 @@
 /**
- * Turns the message tables (tables.ts) into the codec's three functions, once
- * at load: body size, body writer and body reader, each a switch over the
- * message kinds with one straight line of field calls per kind, as one would
- * write them by hand. Reading the tables field by field at run time is the
- * same logic but measured 20-30 % slower on the simulator's hot path (every
- * property access through a variable key), so the walk over the tables happens
- * here instead, and the field primitives (fields.ts) do the work.
- *
- * The generated source is built only from the tables' constants (kind names,
- * tags and property names, checked against a pattern below); no input ever
- * reaches it.
+ * Turns the message tables (tables.ts) into the codec's three functions:
+ * body size, body writer and body reader, each a switch over the message
+ * kinds with one straight line of field calls per kind, as one would write
+ * them by hand. Reading the tables field by field at run time is the same
+ * logic but measured 20-30 % slower on the simulator's hot path (every
+ * property access through a variable key), so the walk over the tables
+ * happens ahead of time: `npm run generate` writes codec-body.generated.ts,
+ * which is committed (no code is generated at run time, so shoal runs under
+ * --disallow-code-generation-from-strings), and a spec fails when it no
+ * longer matches the tables.
  */
 
 import * as fields from './fields.js'
-import type { Message } from './messages.js'
 import { KINDS, type Field, type FieldType, type Kind } from './tables.js'
-
-export interface CompiledCodec {
-  /** the body's exact size (tag included); throws a RangeError naming a field it cannot encode, or for an unknown type */
-  bodySize: (m: Message) => number
-  /** writes the body (tag first) at `pos`; returns the position after it */
-  putBody: (out: Uint8Array, pos: number, m: Message) => number
-  /** reads a body whose tag `r` has just read; throws WireError ('unknown-type' for an unassigned tag) */
-  readBody: (r: fields.Reader, tag: number) => Message
-}
 
 const s = JSON.stringify
 const KEY = /^[A-Za-z][A-Za-z0-9]*$/
@@ -46,7 +35,7 @@ const RECIPES: Readonly<Record<FieldType, Recipe>> = {
   str: { size: (f) => `n += strSize(m.${f.key}, ${s(f.label)})`, put: (f) => `pos = putStr(out, pos, m.${f.key})`, read: (f) => `r.str(${s(f.key)})` },
   meta: { size: (f) => `n += metaSize(m.${f.key}, ${s(f.label)})`, put: (f) => `pos = putMeta(out, pos, m.${f.key})`, read: (f) => `r.meta(${s(f.key)})` },
   bytes: { size: (f) => `n += bytesSize(m.${f.key}, ${s(f.label)})`, put: (f) => `pos = putBytes(out, pos, m.${f.key})`, read: (f) => `r.bytes(${s(f.key)})` },
-  state: { size: (f) => `checkState(m.${f.key}, ${s(f.label)}); n += 1`, put: (f) => `out[pos++] = STATE_CODE[m.${f.key}]`, read: (f) => `r.state(${s(f.key)})` },
+  state: { size: (f) => `checkState(m.${f.key}, ${s(f.label)}); n += 1`, put: (f) => `out[pos++] = STATE_CODE[m.${f.key} as MemberState]`, read: (f) => `r.state(${s(f.key)})` },
   'sync-flags': {
     size: (_f, type) => `checkSyncFlags(m, ${s(type)}); n += 1`,
     put: () => 'out[pos++] = syncFlags(m)',
@@ -77,34 +66,41 @@ function readCase (k: Kind): string {
     locals.push(`const v${i} = ${recipe.read!(f)}`)
     props.push(recipe.props ? recipe.props(f, `v${i}`) : `${f.key}: v${i}`)
   })
-  return `case ${k.tag}: { r.type = ${s(k.type)}; ${locals.join('; ')}; const m = { ${props.join(', ')} }; ${after.join('; ')}; return m }`
+  return `case ${k.tag}: { r.type = ${s(k.type)}; ${locals.join('; ')}; const m: any = { ${props.join(', ')} }; ${after.join('; ')}; return m }`
 }
 
-function source (kinds: readonly Kind[]): string {
+/** the TypeScript source of codec-body.generated.ts for `kinds` */
+export function codecSource (kinds: readonly Kind[] = [...KINDS.values()]): string {
   for (const k of kinds) {
     for (const f of k.fields) if (!KEY.test(f.key)) throw new Error(`shoal wire: field name ${s(f.key)} of ${k.type}`)
   }
-  const helpers = Object.keys(fields).filter((name) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-  return [
-    `const { ${helpers.join(', ')} } = lib`,
-    'function bodySize (m) {',
-    `  switch (m.type) { ${kinds.map(sizeCase).join('\n    ')} }`,
+  const body = [
+    '/** the body\'s exact size (tag included); throws a RangeError naming a field it cannot encode, or for an unknown type */',
+    'export function bodySize (m: any): number {',
+    `  switch (m.type) {\n    ${kinds.map(sizeCase).join('\n    ')}\n  }`,
     '  return fail(\'message\', `unknown message type ${JSON.stringify(m.type)}`)',
     '}',
-    'function putBody (out, pos, m) {',
-    `  switch (m.type) { ${kinds.map(putCase).join('\n    ')} }`,
+    '',
+    '/** writes the body (tag first) at `pos`; returns the position after it */',
+    'export function putBody (out: Uint8Array, pos: number, m: any): number {',
+    `  switch (m.type) {\n    ${kinds.map(putCase).join('\n    ')}\n  }`,
     '  return fail(\'message\', `unknown message type ${JSON.stringify(m.type)}`)',
     '}',
-    'function readBody (r, tag) {',
-    `  switch (tag) { ${kinds.map(readCase).join('\n    ')} }`,
+    '',
+    '/** reads a body whose tag `r` has just read; throws WireError (\'unknown-type\' for an unassigned tag) */',
+    'export function readBody (r: Reader, tag: number): Message {',
+    `  switch (tag) {\n    ${kinds.map(readCase).join('\n    ')}\n  }`,
     '  throw new WireError(\'unknown-type\', `message ${r.index}: unknown type tag ${tag}`)',
     '}',
-    'return { bodySize, putBody, readBody }',
-    '//# sourceURL=shoal-wire-codec.js',
+  ].join('\n')
+  const used = Object.keys(fields).filter((name) => name !== 'Reader' && new RegExp(`\\b${name}\\b`).test(body)).sort()
+  return [
+    '// Generated from lib/wire/tables.ts by lib/wire/compile.ts (`npm run generate`): do not edit.',
+    '/* eslint-disable */',
+    `import { ${used.join(', ')}, type Reader } from './fields.js'`,
+    "import type { MemberState, Message } from './messages.js'",
+    '',
+    body,
+    '',
   ].join('\n')
 }
-
-const compile = new Function('lib', source([...KINDS.values()])) as (lib: typeof fields) => CompiledCodec
-
-/** the codec of every message kind in the tables */
-export const compiled: CompiledCodec = compile(fields)
