@@ -14,9 +14,9 @@ import { advertisableHost, formatAddress, parseAddress } from './transport/addre
 import { createUdpTransport } from './transport/udp.js'
 import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
 import { purposeSealer, type Sealer } from './wire/sealer.js'
-import { createStreamPlane, type StreamPlane } from './planes/stream-plane.js'
+import type { StreamPlane } from './planes/stream-plane.js'
+import { advertisedStreamAddr, startStreamPlane } from './planes/start.js'
 import { StreamDriver, type StreamDriverStats } from './planes/driver.js'
-import { clusterAuth } from './planes/proof.js'
 import { CoreDriver, type DropReason } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
 import { keyringFacet, type AgentKeyring } from './membership/keyring-facet.js'
@@ -367,7 +367,10 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   let plane: StreamPlane | undefined
   let agent: Agent
   try {
-    if (resolved.stream) plane = await startStreamPlane(resolved, bound.host, resolved.stream.port ?? bound.port, logger)
+    if (resolved.stream) {
+      const fixedPort = resolved.stream.port !== undefined || resolved.bind.port !== 0
+      plane = await startStreamPlane({ ...resolved, fixedPort }, bound.host, resolved.stream.port ?? bound.port, logger)
+    }
     agent = startAgent(resolved, {
       transport,
       clock: systemClock(),
@@ -386,33 +389,4 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   }
   if (resolved.seeds.length > 0) await agent.joinOnStart(resolved.seeds)
   return agent
-}
-
-/**
- * The stream plane listens on TCP at the UDP port by default, so a seed's
- * "host:port" reaches both. If that TCP port is taken and the UDP port was
- * ephemeral, any port will do: peers learn it from our member record.
- */
-async function startStreamPlane(o: ResolvedOptions, host: string, port: number, logger: Logger): Promise<StreamPlane> {
-  const auth = clusterAuth(o.cluster, o.keyring, o.encryption.verifyOutgoing, !o.encryption.verifyIncoming)
-  const loopback = host.startsWith('127.') || host === '::1'
-  const create = (p: number) =>
-    createStreamPlane({ host, port: p, cluster: o.cluster || 'default', prove: auth.prove, verify: auth.verify, colocationAllowed: loopback, maxMessageBytes: o.maxStateBytes, logger })
-  try {
-    return await create(port)
-  } catch (err) {
-    if (o.stream?.port !== undefined || o.bind.port !== 0) throw err
-    return create(0)
-  }
-}
-
-/**
- * The stream address peers dial: our advertised host (the one in our UDP
- * address, so `advertise` and wildcard binds apply to both planes), the
- * plane's real TCP port, and its peer id.
- */
-export function advertisedStreamAddr(planeAddr: string, host: string): string {
-  const match = /\/tcp\/(\d+)\/p2p\/([^/]+)$/.exec(planeAddr)
-  if (!match) return planeAddr
-  return `/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${match[1]}/p2p/${match[2]}`
 }

@@ -1,7 +1,7 @@
 import { OptionsError } from '../errors.js'
 import { decodeCbor, encodeCbor, isUint } from '../wire/schema.js'
 import { WIRE_VERSION } from '../wire/version.js'
-import type { UserEvent } from './user-events.js'
+import type { UserEvent } from './types.js'
 
 /**
  * The bytes of a user event, as the broadcast plane, datagram gossip and
