@@ -89,22 +89,9 @@ export interface DiscoveryFilter {
  * commutative, idempotent, order-free. A deregistration is a tombstone
  * (`deleted`) that wins like any other write, then is forgotten after a while.
  */
-export interface InstanceRecord {
-  node: string
-  service: string
-  id: string
+export interface InstanceRecord extends Omit<Instance, 'status' | 'checks' | 'dependsOn'> {
   rev: number
   deleted: boolean
-  address: string
-  port: number
-  tags: string[]
-  meta: Record<string, string>
-  version?: string
-  endpoints: Record<string, Endpoint>
-  weight: number
-  zone?: string
-  /** wall-clock ms of the first registration of this id by this owner */
-  registeredAt: number
   /** worst of its checks; 'passing' without checks */
   health: CheckSummary['status']
   checks: CheckSummary[]

@@ -1,23 +1,13 @@
 import { isIP } from 'node:net'
 import semver from 'semver'
 import { OptionsError } from '../errors.js'
-import type { Endpoint } from './types.js'
+import type { Endpoint, InstanceRegistration } from './types.js'
+
+/** fields a registration may leave out that the catalog always holds (defaults filled in) */
+type Defaulted = 'tags' | 'meta' | 'endpoints' | 'weight' | 'dependsOn'
 
 /** A registration's instance fields with defaults filled in, as the catalog stores them. */
-export interface CheckedInstance {
-  name: string
-  id?: string
-  address?: string
-  port: number
-  tags: string[]
-  meta: Record<string, string>
-  version?: string
-  endpoints: Record<string, Endpoint>
-  weight: number
-  zone?: string
-  ttl?: number
-  dependsOn: string[]
-}
+export interface CheckedInstance extends Omit<InstanceRegistration, Defaulted>, Required<Pick<InstanceRegistration, Defaulted>> {}
 
 /** the registration fields the registry owns (health adds its own) */
 export const INSTANCE_KEYS: ReadonlySet<string> = new Set([
