@@ -312,7 +312,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     membership.onMemberChange((node) => catalog.memberChanged(node))
     const index = new DiscoveryIndex((service) => catalog.instances(service))
     const jitter = new Rng(ports.seed ^ 0x6a177e2)
-    const health = new HealthFacet({ self: ports.name, catalog, clock, lifecycle, events: agent.sink, instances: (s) => index.all(s), random: () => jitter.float(), pump })
+    const health = new HealthFacet({ self: ports.name, catalog, clock, lifecycle, errors, events: agent.sink, instances: (s) => index.all(s), random: () => jitter.float(), pump })
     const services = new Services({
       self: ports.name,
       host: parseAddress(ports.address).host,

@@ -1,6 +1,7 @@
 import { OptionsError } from '../errors.js'
 import type { Clock } from '../runtime/clock.js'
 import type { EventSink } from '../runtime/emitter.js'
+import type { InternalErrors } from '../runtime/failures.js'
 import type { Lifecycle } from '../runtime/lifecycle.js'
 import type { Catalog } from '../registry/catalog.js'
 import { recordKey } from '../registry/record.js'
@@ -32,6 +33,7 @@ export interface HealthDeps {
   catalog: Catalog
   clock: Clock
   lifecycle: Lifecycle
+  errors: InternalErrors
   events: EventSink<HealthEvents>
   /** every visible instance of a service, whatever its status, in a stable order */
   instances(service: string): readonly Instance[]
@@ -65,7 +67,12 @@ export class HealthFacet {
   private readonly transitions = new HealthTransitions()
 
   constructor(private readonly d: HealthDeps) {
-    this.scheduler = new HealthScheduler({ clock: d.clock, random: d.random, onChange: (owner) => this.onCheckChange(owner) })
+    this.scheduler = new HealthScheduler({
+      clock: d.clock,
+      random: d.random,
+      onChange: (owner) => this.onCheckChange(owner),
+      onChangeError: (error) => d.errors.report('gossiping a check result', error),
+    })
   }
 
   /** the status an instance starts at: its checks' initial statuses, worst first */

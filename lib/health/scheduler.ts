@@ -12,6 +12,8 @@ export interface HealthSchedulerOptions {
   concurrency?: number
   /** a check changed status (once per transition; output-only changes are not reported) */
   onChange(owner: string, state: CheckState, previous: CheckStatus): void
+  /** onChange threw: the caller's bug, reported here (with its stack) besides stats.changeErrors */
+  onChangeError?: (error: unknown) => void
   /** monotonic time for scheduling, wall time for `since` / `lastRun`, and timers (default: the system's) */
   clock?: Clock
   /** wall clock for `since` / `lastRun` (default: the clock's wall time) */
@@ -143,6 +145,7 @@ export class HealthScheduler {
 
   private readonly concurrency: number
   private readonly onChange: HealthSchedulerOptions['onChange']
+  private readonly onChangeError: HealthSchedulerOptions['onChangeError']
   private readonly now: () => number
   private readonly random: () => number
   private readonly clock: Clock
@@ -168,6 +171,7 @@ export class HealthScheduler {
     if (opts.random !== undefined && typeof opts.random !== 'function') throw new OptionsError('random', 'must be a function () => [0, 1)')
     this.concurrency = concurrency
     this.onChange = opts.onChange
+    this.onChangeError = opts.onChangeError
     this.clock = opts.clock ?? systemClock({ unref: opts.unref ?? true })
     this.now = opts.now ?? (() => this.clock.wallNow())
     this.random = opts.random ?? Math.random
@@ -373,8 +377,9 @@ export class HealthScheduler {
     state.since = this.now()
     try {
       this.onChange(e.owner, { ...state }, previous)
-    } catch {
+    } catch (error) {
       this.stats.changeErrors++
+      this.onChangeError?.(error)
     }
     if (next === 'critical' && !e.removed) this.critical(e)
   }
