@@ -7,6 +7,7 @@
  * the delay between attempts must be cancelled by close() (RetryPolicy's
  * delay timer cannot be cleared).
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   decorrelatedJitterGenerator,
   ExponentialBackoff,
@@ -16,6 +17,7 @@ import {
   type IBackoff,
 } from 'cockatiel'
 import type { Instance } from '../registry/types.js'
+import { raceAbort, scope } from '../util/abort.js'
 import { allAttemptsFailed, Cancelled, closedError, type BalancerError } from './balancer-errors.js'
 import type { BreakerOptions, CallOptions, CallSettings } from './balancer-options.js'
 import { instanceKey } from './balancer-view.js'
@@ -43,14 +45,8 @@ export interface CallHost {
  */
 export async function runCall<T>(host: CallHost, fn: CallFn<T>, options: CallOptions<T>, settings: CallSettings): Promise<T> {
   // one signal for the whole call: aborts on close() or on the caller's signal
-  const callCtl = new AbortController()
-  const cancel = (): void => callCtl.abort()
-  const userSignal = options.signal
-  const closing = host.closing
-  closing.addEventListener('abort', cancel, { once: true })
-  userSignal?.addEventListener('abort', cancel, { once: true })
-  if (userSignal?.aborted) callCtl.abort()
-  const signal = callCtl.signal
+  const call = scope({ parents: [host.closing, options.signal] })
+  const signal = call.signal
   const tried = new Set<string>()
   const attempts: string[] = []
   const errors: unknown[] = []
@@ -66,7 +62,9 @@ export async function runCall<T>(host: CallHost, fn: CallFn<T>, options: CallOpt
                 maxDelay: settings.backoffMax,
               }).next()
             : backoff.next(undefined)
-        await sleep(backoff.duration, signal)
+        await delay(backoff.duration, undefined, { signal }).catch(() => {
+          throw new Cancelled()
+        })
       }
       if (signal.aborted) throw new Cancelled()
       const instance = host.select(options.key, tried)
@@ -88,8 +86,7 @@ export async function runCall<T>(host: CallHost, fn: CallFn<T>, options: CallOpt
     }
     throw error
   } finally {
-    closing.removeEventListener('abort', cancel)
-    userSignal?.removeEventListener('abort', cancel)
+    call.dispose()
   }
 
   const failure = errors.length === 0 ? host.noInstanceError() : allAttemptsFailed(attempts, errors)
@@ -116,7 +113,7 @@ function attemptOn<T>(
   host.outstanding(key, 1)
   const run = (): Promise<T> =>
     ms === undefined
-      ? runCancellable((s) => fn(instance, s), signal)
+      ? cancellable((s) => fn(instance, s), signal)
       : timeoutPolicy(ms, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }).execute(
           (_context, s) => fn(instance, s),
           signal,
@@ -133,58 +130,18 @@ function attemptOn<T>(
   return breaker.execute(guarded, signal).finally(() => host.outstanding(key, -1))
 }
 
-/** Resolves after `ms`, or rejects as soon as `signal` aborts (clearing the timer). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(new Cancelled())
-      return
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(new Cancelled())
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
 /**
- * Runs `fn` with its own signal derived from `parent`; if `parent` aborts, the
- * derived signal aborts and the returned promise rejects at once, even if `fn`
- * ignores its signal.
+ * Runs `fn` with a signal of its own that aborts with `parent`; rejects with
+ * Cancelled as soon as `parent` aborts, even if `fn` ignores its signal.
  */
-function runCancellable<T>(fn: (signal: AbortSignal) => Promise<T>, parent: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const ctl = new AbortController()
-    if (parent.aborted) {
-      ctl.abort(parent.reason)
-      reject(new Cancelled())
-      return
-    }
-    const onAbort = (): void => {
-      ctl.abort(parent.reason)
-      reject(new Cancelled())
-    }
-    parent.addEventListener('abort', onAbort, { once: true })
-    let p: Promise<T>
-    try {
-      p = Promise.resolve(fn(ctl.signal))
-    } catch (error) {
-      p = Promise.reject(error)
-    }
-    p.then(
-      (value) => {
-        parent.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        parent.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
+function cancellable<T>(fn: (signal: AbortSignal) => Promise<T>, parent: AbortSignal): Promise<T> {
+  if (parent.aborted) return Promise.reject(new Cancelled())
+  const own = scope({ parents: [parent] })
+  let work: Promise<T>
+  try {
+    work = Promise.resolve(fn(own.signal))
+  } catch (error) {
+    work = Promise.reject(error)
+  }
+  return raceAbort(work, parent, () => new Cancelled()).finally(own.dispose)
 }
