@@ -59,6 +59,7 @@ export class Merge {
       // a full state may bring the large meta we know only by digest
       if (fullMeta && member.metaPending && m.incarnation === member.incarnation && m.metaDigest === member.metaDigest) {
         this.takeMeta(member, m.metaDigest, fullMeta)
+        s.counters.largeMetaInState++
         s.emit('update', member)
       }
       return
@@ -67,6 +68,8 @@ export class Merge {
     this.clearSuspicion(member)
     const oldState = isNew ? undefined : member.state
     const metaChanged = this.takeMeta(member, m.metaDigest, fullMeta)
+    // only a stream state carries a large meta inline: learnt without a fetch
+    if (metaChanged && m.metaDigest !== undefined && fullMeta !== undefined) s.counters.largeMetaInState++
     if (s.quietMerge) this.dissemination.enqueue(m.name, m, JOIN_ECHO_TRANSMITS)
     // a refutation that misses a suspecting member gets it declared dead:
     // those who suspected it pass the refutation on twice as often

@@ -82,6 +82,7 @@ export class SwimState {
     streamSyncs: 0,
     streamFailures: 0,
     metaFetches: 0,
+    largeMetaInState: 0,
     packetsOut: 0,
     messagesOut: 0,
     messagesIn: 0,

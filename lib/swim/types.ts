@@ -102,6 +102,8 @@ export interface SwimCounters {
   streamSyncs: number
   streamFailures: number
   metaFetches: number
+  /** large metas learnt whole from a stream push-pull's state, before (or instead of) a fetch */
+  largeMetaInState: number
   packetsOut: number
   messagesOut: number
   messagesIn: number
