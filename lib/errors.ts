@@ -38,3 +38,15 @@ export class StoppedError extends ShoalError {
     this.name = 'StoppedError'
   }
 }
+
+/** A compare-and-set found another version than the one it expected; `current` is the version there now (0: none). */
+export class ConflictError extends ShoalError {
+  constructor(
+    readonly key: string,
+    readonly expected: number,
+    readonly current: number,
+  ) {
+    super('ERR_CONFLICT', `conflict on '${key}': expected version ${expected}, the current version is ${current === 0 ? 'none (no value)' : current}`)
+    this.name = 'ConflictError'
+  }
+}

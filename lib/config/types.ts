@@ -37,6 +37,12 @@ export interface ConfigWrite {
   reseal?: number
   /** the version whose value this write restored (`config.rollback`) */
   rollbackOf?: number
+  /**
+   * the version of the slot's current write when this one was made (0: none):
+   * a write that replaces one newer than its base never saw it (a concurrent
+   * write, e.g. across a partition): counted as an overwrite
+   */
+  base?: number
 }
 
 /** A slot's identity: key and environment ('' for the shared value). */

@@ -12,6 +12,8 @@ export const CHANNELS = {
   events: 2,
   /** user events gossiped in datagrams (events/) */
   eventGossip: 3,
+  /** configuration writes, digests and their sync protocol (config/) */
+  config: 4,
 } as const satisfies Record<string, number>
 
 export type ChannelName = keyof typeof CHANNELS

@@ -45,6 +45,16 @@ export class Dissemination {
     this.enqueue(USER_KEY_PREFIX + key, message, undefined, vital)
   }
 
+  /** one upper-layer payload to one member, at once (see SwimNode.sendDirect) */
+  sendDirect(to: string, payload: Uint8Array): void {
+    const packetSize = this.state.config.packetSize
+    const message: UserMessage = { type: 'user', payload }
+    if (encodedSize(message) > packetSize - PACKET_OVERHEAD) {
+      throw new RangeError(`a message of ${payload.length} bytes does not fit a ${packetSize}-byte datagram`)
+    }
+    this.send(to, [message])
+  }
+
   /** sends `messages` to `to` with as many queued updates as fit piggybacked */
   send(to: string, messages: Message[]): void {
     const s = this.state

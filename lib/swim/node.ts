@@ -218,6 +218,17 @@ export class SwimNode {
     this.dissemination.broadcast(key, payload, vital)
   }
 
+  /**
+   * Sends an upper-layer payload to one member now (a request or answer of
+   * its own protocol, not gossip), with queued updates piggybacked; the
+   * member's delegate gets it as a user message. Not retried: the caller's
+   * protocol times out and tries again.
+   */
+  sendDirect(now: number, to: string, payload: Uint8Array): void {
+    this.state.now = now
+    this.dissemination.sendDirect(to, payload)
+  }
+
   // ------------------------------------------------------- stream plane
 
   takeStreamRequests(): StreamRequest[] {
