@@ -37,6 +37,10 @@ import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { bothPlanes, EventGossip } from './events/gossip.js'
 import type { UserEventStats } from './events/types.js'
 import { UserEvents } from './events/user-events.js'
+import { buildConfig } from './config/build.js'
+import type { ConfigEvents, ConfigFacet } from './config/facet.js'
+import type { ConfigStore, ConfigStoreStats } from './config/store.js'
+import type { ConfigSyncStats } from './config/sync.js'
 
 export type { Member, MemberEventName } from './membership/member.js'
 export type { AgentEvents } from './events/facet.js'
@@ -47,7 +51,7 @@ export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
-export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents
+export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
 
 export interface AgentMetrics {
   swim: SwimCounters
@@ -65,6 +69,8 @@ export interface AgentMetrics {
   /** the stream plane's work, when it runs */
   stream?: StreamDriverStats & { peers: number; authFailures: number; rejectedStreams: number }
   events: UserEventStats
+  /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */
+  config: ConfigStoreStats & { keys: number; writes: number; sync: ConfigSyncStats }
 }
 
 export interface StopOptions {
@@ -113,6 +119,8 @@ interface Parts {
   health: HealthFacet
   services: Services
   userEvents: UserEvents
+  configStore: ConfigStore
+  configFacet: ConfigFacet
   plane: StreamPlane | undefined
   streams: StreamDriver | undefined
   ticker: Timer
@@ -131,6 +139,8 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   readonly events: AgentEvents
   /** The keyring that seals datagrams and events and admits peers to the stream plane. */
   readonly keyring: AgentKeyring
+  /** The replicated, versioned configuration store: reads are local, writes reach every agent. */
+  readonly config: ConfigFacet
   private readonly p: Parts
 
   /** @internal use createAgent() */
@@ -142,6 +152,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     this.p = built.parts
     this.events = built.events
     this.keyring = built.keyring
+    this.config = built.parts.configFacet
   }
 
   members(): Member[] {
@@ -218,6 +229,8 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.membership.close()
       p.records.close()
       p.userEvents.close()
+      p.configFacet.close()
+      p.configStore.close()
       p.streams?.close()
       await p.health.close()
       await Promise.all([p.transport.close(), p.plane?.close()])
@@ -226,7 +239,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   metrics(): AgentMetrics {
-    const { core, driver, catalog, errors, plane, streams, userEvents } = this.p
+    const { core, driver, catalog, errors, plane, streams, userEvents, configStore } = this.p
     const d = driver.stats
     return {
       swim: { ...core.counters },
@@ -240,6 +253,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       internalErrors: errors.count + (streams?.internalErrors ?? 0) + (plane?.stats.internalErrors ?? 0),
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
+      config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
       ...(streams && plane
         ? { stream: { ...streams.stats, peers: plane.peers().length, authFailures: plane.stats.authFailures, rejectedStreams: plane.stats.rejectedStreams } }
         : {}),
@@ -283,7 +297,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const driver = new CoreDriver({ core, transport, clock, envelope, errors })
     const pump = () => driver.pump()
     const malformed = () => driver.stats.dropped.malformed++
-    const topic = (name: 'members' | 'records') =>
+    const topic = (name: 'members' | 'records' | 'config') =>
       plane && sealedTopic(plane, name, sealer(name), { errors, onUndecryptable: () => driver.stats.dropped.decrypt++ })
 
     const membersTopic = topic('members')
@@ -340,6 +354,19 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const userEvents = new UserEvents(ports.name, plane ? bothPlanes(gossip, plane) : gossip, plane ? sealer('event') : undefined, (data, key) => gossip.relay(data, key))
     mux.register('events', { state: (piece) => userEvents.mergeState(piece), pieces: () => [userEvents.statePiece()].filter((p) => p !== undefined) })
 
+    const configTopic = topic('config')
+    const config = buildConfig({
+      core,
+      mux,
+      clock,
+      errors,
+      lifecycle,
+      events: agent.sink,
+      settings: o.config,
+      ...(plane && configTopic ? { planes: { handle: (n, h) => plane.handle(n, h), request: (t, n, b, opt) => plane.request(t, n, b, opt), topic: configTopic } } : {}),
+      pump,
+    })
+
     driver.start()
     o.services.forEach((reg, i) => services.registerChecked(reg, `services[${i}]`))
     let ticks = 0
@@ -348,10 +375,11 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       catalog.tick()
       health.tick()
       membership.tick()
+      config.store.tick()
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, plane, streams, ticker }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
   })
 }

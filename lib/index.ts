@@ -22,7 +22,11 @@ export type { LogSink } from './runtime/logger.js'
 export type { MemberState } from './wire/messages.js'
 export type { SwimConfig, ProfileName } from './swim/config.js'
 export { PROFILES } from './swim/config.js'
-export { ShoalError, OptionsError, JoinError, StoppedError } from './errors.js'
+export { ShoalError, OptionsError, JoinError, StoppedError, ConflictError } from './errors.js'
+export type { ConfigEntry, ConfigChange, JsonValue } from './config/types.js'
+export type { SetOptions, ReadOptions, ConfigSecrets, ConfigFacet as AgentConfig } from './config/facet.js'
+export type { ConfigWatch } from './config/watch.js'
+export type { ConfigOptions } from './config/settings.js'
 export type { ServiceRegistration } from './health/registration.js'
 export type {
   CheckDefinition,

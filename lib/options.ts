@@ -6,6 +6,7 @@ import type { ServiceRegistration } from './health/registration.js'
 import { checkRegistration, type CheckedRegistration } from './health/registration.js'
 import { Keyring } from './wire/keyring.js'
 import type { LogSink } from './runtime/logger.js'
+import { resolveConfigSettings, type ConfigOptions, type ConfigSettings } from './config/settings.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -52,6 +53,18 @@ export interface AgentOptions extends Partial<SwimConfig> {
    * default: nowhere, unless DEBUG names shoal's components (e.g. DEBUG=shoal*), then stderr
    */
   logger?: LogSink
+  /** this agent's environment (e.g. 'prod'): config reads resolve its values first, then the shared ones */
+  environment?: string
+  /** keys (base64 of 32 bytes) that seal secret config values, separate from the gossip keyring */
+  secrets?: { keys: string[]; primary?: string }
+  /** the config store's history and tombstones */
+  config?: ConfigOptions
+  /**
+   * a directory this agent keeps its state in: its node name, the config
+   * store, its own registrations and the members it knew; a restart with the
+   * same dataDir is the same node and loses no acknowledged write
+   */
+  dataDir?: string
 }
 
 export interface ResolvedOptions {
@@ -73,6 +86,8 @@ export interface ResolvedOptions {
   stream?: { port?: number }
   maxStateBytes: number
   logger?: LogSink
+  config: ConfigSettings
+  dataDir?: string
 }
 
 export const DEFAULT_PORT = 7946
@@ -98,6 +113,10 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'stream',
   'maxStateBytes',
   'logger',
+  'environment',
+  'secrets',
+  'config',
+  'dataDir',
   ...CONFIG_KEYS,
 ])
 
@@ -250,6 +269,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     logger = o.logger as LogSink
   }
 
+  const config = resolveConfigSettings(o)
+  let dataDir: string | undefined
+  if (o.dataDir !== undefined) {
+    if (typeof o.dataDir !== 'string' || o.dataDir.length === 0 || o.dataDir.includes('\u0000')) throw new OptionsError('dataDir', 'must be a directory path')
+    dataDir = o.dataDir
+  }
+
   const resolved: ResolvedOptions = {
     services,
     bind,
@@ -262,6 +288,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     cluster,
     encryption,
     maxStateBytes,
+    config,
   }
   if (stream) resolved.stream = stream
   if (keyring) resolved.keyring = keyring
@@ -269,6 +296,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (advertise) resolved.advertise = advertise
   if (randomSeed !== undefined) resolved.randomSeed = randomSeed
   if (logger) resolved.logger = logger
+  if (dataDir !== undefined) resolved.dataDir = dataDir
   return resolved
 }
 

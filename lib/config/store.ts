@@ -117,6 +117,12 @@ export class ConfigStore {
     return write
   }
 
+  /** copies of writes made here that replace what the replica holds (re-sealed secrets): merged and passed on */
+  adopt(writes: ConfigWrite[]): void {
+    this.merge(writes, this.d.self, true)
+    this.d.pump()
+  }
+
   /** whether a write of this many encoded bytes can travel: a datagram, or the broadcast plane */
   fits(write: ConfigWrite): boolean {
     return this.d.topic !== undefined || this.framedSize(write) <= this.d.maxPayload

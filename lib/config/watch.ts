@@ -17,6 +17,8 @@ export class ConfigWatch implements AsyncIterable<ConfigChange> {
 
   constructor(
     readonly prefix: string,
+    /** secrets' values are shown (read with { reveal: true }) */
+    readonly reveal: boolean,
     initial: ConfigChange[],
     private readonly unsubscribe: () => void,
   ) {
