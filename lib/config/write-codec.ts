@@ -108,20 +108,9 @@ export function sameWrite(a: ConfigWrite, b: ConfigWrite): boolean {
 
 /** a CBOR array of the writes: its head, then each write's own encoding (the bytes encoding the array whole gives) */
 export function encodeWrites(writes: readonly ConfigWrite[]): Uint8Array {
-  let size = 0
-  const items = writes.map((w) => {
-    const bytes = writeBytes(w)
-    size += bytes.length
-    return bytes
-  })
-  const head = encodeArrayHead(items.length)
-  const out = new Uint8Array(head.length + size)
-  out.set(head)
-  let at = head.length
-  for (const bytes of items) {
-    out.set(bytes, at)
-    at += bytes.length
-  }
+  const parts = [encodeArrayHead(writes.length), ...writes.map(writeBytes)]
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0)
   return out
 }
 
@@ -139,14 +128,9 @@ function encodeArrayHead(count: number): Uint8Array {
 export function decodeWrites(bytes: Uint8Array): { writes: ConfigWrite[]; malformed: number } | undefined {
   const decoded = decodeCbor(bytes, MAX_WRITES_BYTES)
   if (!decoded.ok || !Array.isArray(decoded.value)) return undefined
-  const writes: ConfigWrite[] = []
-  let malformed = 0
-  for (const item of decoded.value) {
-    const w = fromCompact(item)
-    if (w) writes.push(w)
-    else malformed++
-  }
-  return { writes, malformed }
+  const read = decoded.value.map(fromCompact)
+  const writes = read.filter((w) => w !== undefined)
+  return { writes, malformed: read.length - writes.length }
 }
 
 /** Validates a peer's write field by field; undefined for anything malformed. */
