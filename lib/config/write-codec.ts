@@ -48,9 +48,11 @@ interface Compact {
   r?: number
   /** rollback of this version */
   b?: number
+  /** base: the version current when it was written, when > 0 */
+  a?: number
 }
 
-const COMPACT_KEYS = ['k', 'e', 'v', 'w', 't', 'd', 'j', 's', 'r', 'b'] as const
+const COMPACT_KEYS = ['k', 'e', 'v', 'w', 't', 'd', 'j', 's', 'r', 'b', 'a'] as const
 
 function toCompact(w: ConfigWrite): Compact {
   const c: Compact = { k: w.key, v: w.version, w: w.writer, t: w.time }
@@ -60,6 +62,7 @@ function toCompact(w: ConfigWrite): Compact {
   if (w.sealed !== undefined) c.s = w.sealed
   if (w.reseal) c.r = w.reseal
   if (w.rollbackOf !== undefined) c.b = w.rollbackOf
+  if (w.base) c.a = w.base
   return c
 }
 
@@ -98,7 +101,7 @@ export function compareWrites(a: ConfigWrite, b: ConfigWrite): number {
 function equalFields(a: ConfigWrite, b: ConfigWrite): boolean {
   return a === b || (a.key === b.key && a.environment === b.environment && a.version === b.version && a.writer === b.writer &&
     a.time === b.time && !a.deleted === !b.deleted && a.value === b.value && (a.reseal || 0) === (b.reseal || 0) &&
-    a.rollbackOf === b.rollbackOf && (a.sealed === b.sealed || (a.sealed !== undefined && b.sealed !== undefined && Buffer.compare(a.sealed, b.sealed) === 0)))
+    a.rollbackOf === b.rollbackOf && (a.base || 0) === (b.base || 0) && (a.sealed === b.sealed || (a.sealed !== undefined && b.sealed !== undefined && Buffer.compare(a.sealed, b.sealed) === 0)))
 }
 
 /** whether two writes carry the same content */
@@ -148,6 +151,8 @@ export function fromCompact(value: unknown): ConfigWrite | undefined {
   // a reseal generation belongs to a sealed value, and 0 is written as absent
   if (c.r !== undefined && (c.s === undefined || !isUint(c.r, MAX_RESEAL) || c.r === 0)) return undefined
   if (c.b !== undefined && !isVersion(c.b)) return undefined
+  // a base of 0 (no value before) is written as absent
+  if (c.a !== undefined && !isVersion(c.a)) return undefined
   const w: ConfigWrite = { key: c.k, version: c.v, writer: c.w, time: c.t }
   if (c.e !== undefined) w.environment = c.e
   if (c.d !== undefined) w.deleted = true
@@ -155,6 +160,7 @@ export function fromCompact(value: unknown): ConfigWrite | undefined {
   if (c.s !== undefined) w.sealed = c.s as Uint8Array
   if (c.r !== undefined) w.reseal = c.r as number
   if (c.b !== undefined) w.rollbackOf = c.b
+  if (c.a !== undefined) w.base = c.a
   return w
 }
 

@@ -22,17 +22,19 @@ function arbBody(): fc.Arbitrary<Body> {
 }
 
 /** a write as decoding gives it back: optional fields absent, not undefined */
-function build(key: string, environment: string | undefined, version: number, writer: string, time: number, body: Body, rollbackOf: number | undefined): ConfigWrite {
+function build(key: string, environment: string | undefined, version: number, writer: string, time: number, body: Body, rollbackOf: number | undefined, base: number | undefined): ConfigWrite {
   const w: ConfigWrite = { key, version, writer, time }
   if (environment !== undefined) w.environment = environment
   Object.assign(w, body)
   if (rollbackOf !== undefined) w.rollbackOf = rollbackOf
+  if (base !== undefined) w.base = base
   return w
 }
 
 /** any valid write, every optional field present or not */
 export const arbWrite: fc.Arbitrary<ConfigWrite> = fc.tuple(
   arbKey, fc.option(arbEnvironment, { nil: undefined }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), arbWriter, arbTime, arbBody(),
+  fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
   fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
 ).map((t) => build(...t))
 
@@ -50,4 +52,5 @@ export const arbCollidingWrite: fc.Arbitrary<ConfigWrite> = fc.tuple(
     fc.tuple(fc.constantFrom(1, 2), fc.constantFrom(undefined, 1, 2)).map(([b, reseal]): Body => (reseal ? { sealed: Uint8Array.of(b), reseal } : { sealed: Uint8Array.of(b) })),
   ),
   fc.constantFrom(undefined, 3),
+  fc.constantFrom(undefined, 2),
 ).map((t) => build(...t))

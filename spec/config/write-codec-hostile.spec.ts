@@ -77,6 +77,8 @@ describe('config/write-codec: hostile input', () => {
     ['rollbackOf 0', { ...good, b: 0 }],
     ['rollbackOf as text', { ...good, b: '3' }],
     ['a negative rollbackOf', { ...good, b: -3 }],
+    ['a base of 0 (written as absent)', { ...good, a: 0 }],
+    ['a base as text', { ...good, a: '3' }],
   ]
   for (const [what, entry] of spoiled) {
     it(`counts an entry with ${what} as malformed, and keeps the others`, () => {

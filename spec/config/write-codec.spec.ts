@@ -84,7 +84,7 @@ describe('config/write-codec', () => {
       const base: ConfigWrite = { key: 'k', environment: 'prod', version: 5, writer: 'n', time: 1, sealed: Uint8Array.of(1), reseal: 1, rollbackOf: 2 }
       const variants: Partial<ConfigWrite>[] = [
         { key: 'j' }, { environment: undefined }, { environment: 'dev' }, { version: 6 }, { writer: 'm' }, { time: 1.5 },
-        { sealed: Uint8Array.of(2) }, { sealed: Uint8Array.of(1, 0) }, { reseal: 2 }, { reseal: undefined }, { rollbackOf: undefined }, { rollbackOf: 3 },
+        { sealed: Uint8Array.of(2) }, { sealed: Uint8Array.of(1, 0) }, { reseal: 2 }, { reseal: undefined }, { rollbackOf: undefined }, { rollbackOf: 3 }, { base: 4 },
         { sealed: undefined, reseal: undefined, value: '1' }, { sealed: undefined, reseal: undefined, deleted: true },
       ]
       for (const v of variants) {
