@@ -9,6 +9,9 @@ import { ConfigSync, type SyncLink } from './sync.js'
 import { slotId, type ConfigWrite } from './types.js'
 import { decodeWrites, encodeWrites } from './write-codec.js'
 
+/** writes an exchange brought are passed on by gossip when they are at most this many */
+const ECHO_BATCH = 32
+
 /** where writes are kept across restarts (persist/), when the agent has a dataDir */
 export interface ConfigPersistence {
   /** resolves once `write` is durable */
@@ -86,7 +89,16 @@ export class ConfigStore {
     const link: SyncLink = {
       request: (address, body) => (d.streamLink?.(address) ?? this.rpc).request(address, body),
     }
-    this.sync = new ConfigSync({ replica: this.replica, link, clock: d.clock, errors: d.errors, merge: (writes, from) => this.merge(writes, from, false), onMalformed: malformed })
+    // a few writes an exchange brought are news to our neighbours too (a healed
+    // partition): passed on; a whole store (a joiner's first exchange) is not
+    this.sync = new ConfigSync({
+      replica: this.replica,
+      link,
+      clock: d.clock,
+      errors: d.errors,
+      merge: (writes, from) => this.merge(writes, from, writes.length <= ECHO_BATCH),
+      onMalformed: malformed,
+    })
     this.unsubscribe = d.topic?.subscribe((data) => {
       this.receive(data, 'broadcast', false)
       d.pump()
