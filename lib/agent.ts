@@ -20,24 +20,25 @@ import { StreamDriver, type StreamDriverStats } from './planes/driver.js'
 import { CoreDriver, type DropReason } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
 import { keyringFacet, type AgentKeyring } from './membership/keyring-facet.js'
-import type { Member, MemberEvents } from './membership/member.js'
+import { toMember, type Member, type MemberEvents } from './membership/member.js'
 import { sealedTopic } from './membership/sealed-topic.js'
 import { dnsResolver, type HostResolver } from './membership/seeds.js'
-import { Catalog, type CatalogStats } from './registry/catalog.js'
-import { RecordGossip } from './registry/record-gossip.js'
+import type { Catalog, CatalogStats } from './registry/catalog.js'
+import type { RecordGossip } from './registry/record-gossip.js'
 import type { DiscoveryFilter, Instance } from './registry/types.js'
-import { HealthFacet, type HealthEvents, type InstanceHealth } from './health/facet.js'
+import type { HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
 import type { DependencyGraph } from './health/dependencies.js'
-import type { ServiceRegistration } from './health/registration.js'
+import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
-import { DiscoveryIndex } from './discovery/lookup.js'
-import { Services, type Registration, type ServiceEvents } from './discovery/services.js'
+import { buildServices } from './discovery/build.js'
+import type { Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
-import { bothPlanes, EventGossip } from './events/gossip.js'
+import { buildEvents } from './events/build.js'
 import type { UserEventStats } from './events/types.js'
-import { UserEvents } from './events/user-events.js'
+import type { UserEvents } from './events/user-events.js'
 import { buildConfig } from './config/build.js'
+import { AgentState } from './persist/agent-state.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore, ConfigStoreStats } from './config/store.js'
 import type { ConfigSyncStats } from './config/sync.js'
@@ -97,14 +98,14 @@ export interface AgentPorts {
   seed: number
   /** a fresh random id (instance id suffixes) */
   randomId(): string
+  /** what the agent kept in its dataDir before a restart, and keeps there now */
+  state?: AgentState
 }
 
 /** how often TTL leases, tombstones, long-critical instances and lonely seeds are looked at */
 const TICK_MS = 250
 /** the broadcast plane's connections are topped up every this many ticks */
 const UPKEEP_EVERY_TICKS = 8
-/** a service record too large for a datagram travels on the broadcast plane, up to this */
-const MAX_LARGE_RECORD = 1024 * 1024
 
 /** the parts an agent is made of, built and wired by startAgent */
 interface Parts {
@@ -123,6 +124,7 @@ interface Parts {
   configFacet: ConfigFacet
   plane: StreamPlane | undefined
   streams: StreamDriver | undefined
+  state: AgentState | undefined
   ticker: Timer
 }
 
@@ -233,7 +235,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.configStore.close()
       p.streams?.close()
       await p.health.close()
-      await Promise.all([p.transport.close(), p.plane?.close()])
+      await Promise.all([p.transport.close(), p.plane?.close(), p.state?.close()])
     })()
     return this.stopped
   }
@@ -265,6 +267,11 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.membership.joinOnStart(seeds)
   }
 
+  /** @internal the agent's internal-error counter, for ports built before the agent (the dataDir) */
+  get internalErrorsPort(): InternalErrors {
+    return this.p.errors
+  }
+
   /** @internal fault injection for specs: `filter` returns true to drop a datagram to or from `peer` */
   setDatagramFilter(filter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined): void {
     this.p.driver.filter = filter
@@ -276,7 +283,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
 /** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
 export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
   return new Agent(ports.name, ports.address, (agent) => {
-    const { clock, logger, plane, transport } = ports
+    const { clock, logger, plane, transport, state } = ports
     const lifecycle = new Lifecycle()
     const errors = new InternalErrors(logger)
     const envelope: EnvelopeOptions = { label: o.cluster, verifyIncoming: o.encryption.verifyIncoming, verifyOutgoing: o.encryption.verifyOutgoing }
@@ -290,6 +297,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       config: { ...o.swim, packetSize: o.swim.packetSize - envelopeOverhead(envelope) },
       seed: ports.seed,
       now: clock.now(),
+      ...(ports.state ? { incarnation: ports.state.incarnation } : {}),
       ...(plane ? { stream: advertisedStreamAddr(plane.addr, parseAddress(ports.address).host) } : {}),
     })
     const mux = new ChannelMux()
@@ -318,41 +326,26 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason), logger })
     if (streams) driver.onStreamWork((work) => streams.run(work))
 
-    const recordsTopic = topic('records')
-    const records = new RecordGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, ...(recordsTopic ? { topic: recordsTopic } : {}), onMalformed: malformed })
-    const catalog = new Catalog({ self: ports.name, memberState: (node) => core.stateOf(node), now: () => clock.wallNow(), broadcast: records.broadcast, maxPayload: core.maxUserPayload })
-    mux.register('registry', catalog.channel())
-    records.listen(catalog, pump)
-    membership.onMemberChange((node) => catalog.memberChanged(node))
-    const index = new DiscoveryIndex((service) => catalog.instances(service))
-    const jitter = new Rng(ports.seed ^ 0x6a177e2)
-    const health = new HealthFacet({ self: ports.name, catalog, clock, lifecycle, errors, events: agent.sink, instances: (s) => index.all(s), random: () => jitter.float(), pump })
-    const services = new Services({
-      self: ports.name,
-      host: parseAddress(ports.address).host,
-      catalog,
-      index,
-      health,
+    const { catalog, records, health, services } = buildServices({
+      core,
+      mux,
+      clock,
       lifecycle,
+      errors,
       events: agent.sink,
-      recordLimit: plane
-        ? { bytes: MAX_LARGE_RECORD, where: 'the broadcast plane carries' }
-        : { bytes: core.maxUserPayload, where: 'fit in one gossip datagram (larger records need the stream plane)' },
-      rtt: (node) => core.rttOf(node),
+      host: parseAddress(ports.address).host,
+      seed: ports.seed,
       randomId: ports.randomId,
-      wallNow: () => clock.wallNow(),
+      largeRecords: plane !== undefined,
+      ...(plane ? { recordsTopic: topic('records')! } : {}),
+      onMalformed: malformed,
+      ...(state ? { remember: (service: string, id: string, reg: ServiceRegistration | undefined) => state.saveRegistration(service, id, reg) } : {}),
       pump,
     })
+    membership.onMemberChange((node) => catalog.memberChanged(node))
     driver.onPumped(() => services.flush())
 
-    // events go over gossipsub, and small ones also ride the datagrams' gossip
-    // as Serf's do: gossipsub is fast but drops an event now and then while
-    // its mesh forms or mends, SWIM gossip reaches everyone (the second copy
-    // is a duplicate by origin and id). Without the stream plane, gossip alone.
-    const gossip = new EventGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, pump })
-    mux.register('eventGossip', gossip.channel())
-    const userEvents = new UserEvents(ports.name, plane ? bothPlanes(gossip, plane) : gossip, plane ? sealer('event') : undefined, (data, key) => gossip.relay(data, key))
-    mux.register('events', { state: (piece) => userEvents.mergeState(piece), pieces: () => [userEvents.statePiece()].filter((p) => p !== undefined) })
+    const userEvents = buildEvents({ core, mux, name: ports.name, pump, ...(plane ? { plane } : {}), sealer: sealer('event') })
 
     const configTopic = topic('config')
     const config = buildConfig({
@@ -363,11 +356,15 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       lifecycle,
       events: agent.sink,
       settings: o.config,
+      ...(state ? { persistence: state.config, restored: state.configWrites() } : {}),
       ...(plane && configTopic ? { planes: { handle: (n, h) => plane.handle(n, h), request: (t, n, b, opt) => plane.request(t, n, b, opt), topic: configTopic } } : {}),
       pump,
     })
 
+    if (state) driver.onEvent((e) => e.type !== 'joined' && e.member.name !== ports.name && state.member(`member:${e.type}`, toMember(e.member)))
     driver.start()
+    // registrations from before a restart are live again at once; the service's own register() replaces them
+    for (const stored of state?.registrations() ?? []) services.restore(checkRegistration(stored, 'restored registration'))
     o.services.forEach((reg, i) => services.registerChecked(reg, `services[${i}]`))
     let ticks = 0
     const ticker = every(clock, TICK_MS, () => {
@@ -379,42 +376,57 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, ticker }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
   })
 }
 
-/** Validates options, binds the socket, starts the protocol and joins any seeds. */
+/** Validates options, opens the dataDir, binds the socket, starts the protocol and joins any seeds. */
 export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const resolved = resolveOptions(options)
   const logger = createLogger(resolved.logger ? { sink: resolved.logger } : {})
-  const transport = await createUdpTransport(resolved.bind)
-  const bound = parseAddress(transport.address)
-  const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
-  const port = resolved.advertise?.port ?? bound.port
+  let errors: InternalErrors | undefined
+  const state = resolved.dataDir === undefined ? undefined : await AgentState.open(resolved.dataDir, logger, () => errors)
+  let transport: DatagramTransport | undefined
   let plane: StreamPlane | undefined
   let agent: Agent
   try {
+    transport = await createUdpTransport(resolved.bind)
+    const bound = parseAddress(transport.address)
+    const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
+    const port = resolved.advertise?.port ?? bound.port
     if (resolved.stream) {
       const fixedPort = resolved.stream.port !== undefined || resolved.bind.port !== 0
       plane = await startStreamPlane({ ...resolved, fixedPort }, bound.host, resolved.stream.port ?? bound.port, logger)
     }
+    // a restart with the same dataDir is the same node, a little later in its life
+    const name = resolved.name ?? state?.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+    await state?.saveNode(name, state.incarnation + 1)
     agent = startAgent(resolved, {
       transport,
       clock: systemClock(),
       logger,
-      name: resolved.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      name,
       address: formatAddress(host, port),
       ...(plane ? { plane } : {}),
       resolve: dnsResolver,
       seed: resolved.randomSeed ?? randomInt(0, 2 ** 32),
       randomId: () => randomBytes(4).toString('hex'),
+      ...(state ? { state } : {}),
     })
+    errors = agent.internalErrorsPort
   } catch (err) {
-    // e.g. a service in options that cannot be registered: give the ports back
-    await Promise.all([transport.close(), plane?.close()])
+    // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back
+    await Promise.all([transport?.close(), plane?.close(), state?.close()])
     throw err
   }
-  if (resolved.seeds.length > 0) await agent.joinOnStart(resolved.seeds)
+  // the members it knew before a restart are seeds too (a few, at random)
+  const known = state ? new Rng(randomInt(0, 2 ** 32)).shuffle(state.knownAddresses(agent.address)).slice(0, KNOWN_SEEDS) : []
+  const seeds = [...new Set([...resolved.seeds, ...known])]
+  if (seeds.length > 0) await agent.joinOnStart(seeds)
   return agent
 }
+
+/** members remembered from before a restart that are tried as seeds */
+const KNOWN_SEEDS = 5
+

@@ -52,6 +52,8 @@ export interface ServicesDeps {
   wallNow(): number
   /** after a local change: send what it produced */
   pump(): void
+  /** a registration made or removed by the user (saved in the dataDir, when there is one) */
+  remember?(service: string, id: string, registration: ServiceRegistration | undefined): void
 }
 
 /**
@@ -62,6 +64,8 @@ export interface ServicesDeps {
  */
 export class Services {
   private readonly watchers = new Set<(service: string) => void>()
+  /** registrations restored from the dataDir that no register() has claimed again yet, by service then id */
+  private readonly restored = new Map<string, Set<string>>()
   private readonly balancers = new Set<Balancer>()
 
   constructor(private readonly d: ServicesDeps) {}
@@ -69,16 +73,35 @@ export class Services {
   /** Registers a service instance on this agent; it replicates to every agent. */
   async register(registration: ServiceRegistration): Promise<Registration> {
     this.d.lifecycle.assertRunning('register')
-    return this.registerChecked(checkRegistration(registration))
+    const handle = this.registerChecked(checkRegistration(registration))
+    this.d.remember?.(handle.service, handle.id, registration)
+    return handle
+  }
+
+  /**
+   * A registration of ours from before a restart (the dataDir): live again
+   * at once, until the service registers it again, which replaces it (the
+   * same id, or for a registration that names none, the first restored one
+   * of its service).
+   */
+  restore(reg: CheckedRegistration): void {
+    const handle = this.registerChecked(reg, 'restored')
+    let ids = this.restored.get(handle.service)
+    if (!ids) this.restored.set(handle.service, (ids = new Set()))
+    ids.add(handle.id)
   }
 
   /** `prefix` names where the registration came from in errors, e.g. 'services[2]' */
   registerChecked(reg: CheckedRegistration, prefix?: string): Registration {
     const { catalog, health } = this.d
     const field = (name: string) => (prefix ? `${prefix}.${name}` : name)
-    const id = reg.id ?? `${reg.name}-${this.d.randomId()}`
+    const unclaimed = this.restored.get(reg.name)
+    const id = reg.id ?? unclaimed?.values().next().value ?? `${reg.name}-${this.d.randomId()}`
+    // a restored instance is replaced by this registration: its checks stop, its record is written over
+    const claimed = unclaimed?.delete(id) === true
+    if (claimed) health.detach(reg.name, id)
     const idField = field(reg.id === undefined ? 'name' : 'id')
-    if (catalog.hasLocal(reg.name, id)) {
+    if (!claimed && catalog.hasLocal(reg.name, id)) {
       throw new OptionsError(idField, `instance "${id}" of service "${reg.name}" is already registered on this agent`)
     }
     const holder = catalog.ownerOf(reg.name, id)
@@ -117,6 +140,7 @@ export class Services {
       deregister: async () => {
         if (this.d.lifecycle.stopped) return
         health.remove(reg.name, id)
+        this.d.remember?.(reg.name, id, undefined)
         this.d.pump()
       },
       pass: (note) => report('passing', note),

@@ -100,10 +100,15 @@ export class HealthFacet {
 
   /** stops the checks of one of our instances and deregisters it everywhere */
   remove(service: string, id: string): void {
+    this.detach(service, id)
+    this.d.catalog.removeLocal(service, id)
+  }
+
+  /** stops the checks of one of our instances, which stays registered (a registration replacing it follows) */
+  detach(service: string, id: string): void {
     const owner = recordKey(this.d.self, service, id)
     this.scheduler.remove(owner)
     this.local.delete(owner)
-    this.d.catalog.removeLocal(service, id)
   }
 
   /** Health of every visible instance of `service`: aggregate status and each check. */
