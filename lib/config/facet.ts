@@ -184,7 +184,7 @@ export class ConfigFacet {
     for (const reveal of [false, true]) {
       const payload: ConfigChange = { key: change.key, entry: after && this.entry(after, reveal), previous: before && this.entry(before, reveal) }
       if (!reveal && wantsEvent) this.d.events.emit('config:change', payload)
-      for (const w of this.watches) if (w.reveal === reveal && w.matches(change.key)) w.offer(payload)
+      for (const w of this.watches) if (w.reveal === reveal && w.matches(change.key)) w.push(payload)
     }
   }
 

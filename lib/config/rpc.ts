@@ -51,6 +51,7 @@ export class DatagramRpc implements SyncLink {
     const key = `${address}\u0000${id}`
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = this.d.clock.setTimer(() => {
+        this.pending.get(key)?.assembly?.timer.cancel()
         this.pending.delete(key)
         reject(new Error(`config sync with ${address} timed out`))
       }, this.timeoutMs)
@@ -78,6 +79,7 @@ export class DatagramRpc implements SyncLink {
       if (body === undefined) return true
       this.pending.delete(key)
       waiting.timer.cancel()
+      waiting.assembly.timer.cancel()
       if (waiting.assembly.status === 0) waiting.resolve(body)
       else waiting.reject(new Error(`${from} refused the config sync`))
       return true
@@ -107,6 +109,7 @@ export class DatagramRpc implements SyncLink {
   close(): void {
     for (const p of this.pending.values()) {
       p.timer.cancel()
+      p.assembly?.timer.cancel()
       p.reject(new Error('config sync closed'))
     }
     this.pending.clear()
