@@ -37,6 +37,8 @@ export interface SendResult {
   /** agents that got it, the sender included */
   deliveries: number
   of: number
+  /** agents that never got it (within the cap) */
+  missing: string[]
   /** other agents' arrivals, ms from just before the call, sorted */
   perAgentMs: number[]
   medianAgentMs: number | null
@@ -77,7 +79,8 @@ export interface ShoalLatency {
   firstUnhandled: string | null
 }
 
-function summarize(kind: SendKind, seq: number, sender: string, t0: number, callMs: number | null, error: string | null, arrivals: Map<number, number>, senderIndex: number, n: number, extra: { byPoll?: number; duplicates?: number; corrupt?: number } = {}): SendResult {
+function summarize(kind: SendKind, seq: number, sender: string, t0: number, callMs: number | null, error: string | null, arrivals: Map<number, number>, senderIndex: number, names: string[], extra: { byPoll?: number; duplicates?: number; corrupt?: number } = {}): SendResult {
+  const n = names.length
   const perAgentMs = [...arrivals.entries()]
     .filter(([i]) => i !== senderIndex)
     .map(([, t]) => t - t0)
@@ -90,6 +93,7 @@ function summarize(kind: SendKind, seq: number, sender: string, t0: number, call
     error,
     deliveries: arrivals.size,
     of: n,
+    missing: names.filter((_, i) => !arrivals.has(i)),
     perAgentMs,
     medianAgentMs: median(perAgentMs),
     lastMs: perAgentMs.length === n - 1 && n > 1 ? perAgentMs[n - 2]! : null,
@@ -217,7 +221,7 @@ export async function shoalLatency(p: LatencyParams, progress: (m: string) => vo
         p.capMs,
         50,
       )
-      config.push(summarize('config.set', seq, sender.name, c0, callMs, error, ct.arrivals, s, p.n, ct))
+      config.push(summarize('config.set', seq, sender.name, c0, callMs, error, ct.arrivals, s, agents.map((a) => a.name), ct))
       next = c0 + p.intervalMs
 
       // a user event, from the same agent
@@ -234,7 +238,7 @@ export async function shoalLatency(p: LatencyParams, progress: (m: string) => vo
         eError = err instanceof Error ? err.message : String(err)
       }
       await waitUntil(() => eError !== null || et.arrivals.size === p.n, p.capMs)
-      events.push(summarize('events.publish', seq, sender.name, e0, eCallMs, eError, et.arrivals, s, p.n, et))
+      events.push(summarize('events.publish', seq, sender.name, e0, eCallMs, eError, et.arrivals, s, agents.map((a) => a.name), et))
       next = e0 + p.intervalMs
       if (seq % 5 === 0) progress(`latency: ${seq}/${p.writes} of each sent`)
     }
@@ -339,7 +343,7 @@ export async function serfLatency(bin: string, p: LatencyParams, progress: (m: s
         const t = a.userEvents.get(name)
         if (t !== undefined) arrivals.set(i, t)
       })
-      events.push(summarize('serf event', seq, cluster.agents[s]!.name, sent.sentAt, callMs, error, arrivals, s, n))
+      events.push(summarize('serf event', seq, cluster.agents[s]!.name, sent.sentAt, callMs, error, arrivals, s, cluster.agents.map((a) => a.name)))
       next = sent.sentAt + 2 * p.intervalMs
     }
     await sleep(300)

@@ -82,6 +82,7 @@ describe('bench scenario: config (tiny)', function () {
     for (let r = 0; r < W; r++) {
       assert.equal(cell(perSend, r, 'deliveries config/event/serf'), haveSerf ? `${N}/${N}/${N} of ${N}` : `${N}/${N}/— of ${N}`)
       assert.match(String(cell(perSend, r, 'shoal sender')), /^cfg-\d+$/)
+      assert.equal(cell(perSend, r, 'missing'), '', 'nobody missed a send')
     }
     const ratios = table(result, 'ratios')
     assert.deepEqual(
