@@ -5,6 +5,7 @@ import { serfScenario } from './serf.js'
 import { discoveryScenario } from './discovery.js'
 import { healthScenario } from './health.js'
 import { planesScenario } from './planes.js'
+import { configScenario } from './config.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -14,6 +15,7 @@ export const scenarios: Record<string, Scenario> = {
   discovery: discoveryScenario,
   health: healthScenario,
   planes: planesScenario,
+  config: configScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
