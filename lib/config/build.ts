@@ -49,6 +49,7 @@ export function buildConfig(d: BuildConfigDeps): { store: ConfigStore; facet: Co
   let facet: ConfigFacet | undefined
   const store = new ConfigStore({
     self: core.name,
+    address: core.member(core.name)!.address,
     clock: d.clock,
     errors: d.errors,
     historyLimit: d.settings.historyLimit,

@@ -9,9 +9,12 @@ import { decodeCbor, encodeCbor, isUint } from '../wire/schema.js'
  *   digest   our bucket digests, a piece of every state sync (push-pull)
  *   request  / response: a chunk of a sync exchange over datagrams (rpc.ts)
  *
- * The sync exchange itself (sync.ts) is two requests, each CBOR:
- *   diff     [0, buckets, [[slot, digest]…]]        → [1, [[slot, [identity…]]…]]
+ * The sync exchange itself (sync.ts) is one or two requests, each CBOR:
+ *   diff     [0, buckets, [[slot, digest]…]]        → [1, [[slot, [identity…]]…], writes]
  *   give     [2, writes, [[slot, [identity…]]…]]    → [3, writes]
+ * (the answer to diff carries whole the slots the asker lacks, and the
+ * identities of the slots both hold differently; give follows only when
+ * something is left to give or to take)
  * where an identity is [version, writer, reseal] and `writes` the bytes of
  * encodeWrites. Decoding handles a peer's bytes: malformed is undefined.
  */
@@ -34,7 +37,7 @@ export type Identity = [version: number, writer: string, reseal: number]
 
 export type SyncMessage =
   | { t: 'diff'; buckets: number[]; slots: [string, number][] }
-  | { t: 'ids'; slots: [string, Identity[]][] }
+  | { t: 'ids'; slots: [string, Identity[]][]; writes: Uint8Array }
   | { t: 'give'; writes: Uint8Array; want: [string, Identity[]][] }
   | { t: 'take'; writes: Uint8Array }
 
@@ -47,7 +50,7 @@ export function encodeSync(m: SyncMessage): Uint8Array {
     case 'diff':
       return encodeCbor([0, m.buckets, m.slots])
     case 'ids':
-      return encodeCbor([1, m.slots])
+      return encodeCbor([1, m.slots, m.writes])
     case 'give':
       return encodeCbor([2, m.writes, m.want])
     case 'take':
@@ -65,7 +68,7 @@ export function decodeSync(bytes: Uint8Array): SyncMessage | undefined {
     if (!Array.isArray(a) || !a.every((x) => isUint(x, 1023)) || !isPairs(b, (d) => isUint(d, 0xffffffff))) return undefined
     return { t, buckets: a as number[], slots: b as [string, number][] }
   }
-  if (t === 'ids') return isPairs(a, isIdentities) ? { t, slots: a as [string, Identity[]][] } : undefined
+  if (t === 'ids') return isPairs(a, isIdentities) && b instanceof Uint8Array ? { t, slots: a as [string, Identity[]][], writes: b } : undefined
   if (t === 'give') {
     if (!(a instanceof Uint8Array) || !isPairs(b, isIdentities)) return undefined
     return { t, writes: a, want: b as [string, Identity[]][] }

@@ -30,6 +30,8 @@ export interface SlotChange {
 
 export interface ConfigStoreDeps {
   self: string
+  /** our "host:port" (of two peers, the lower one starts an exchange) */
+  address: string
   clock: Clock
   errors: InternalErrors
   historyLimit: number
@@ -94,6 +96,7 @@ export class ConfigStore {
     this.sync = new ConfigSync({
       replica: this.replica,
       link,
+      self: d.address,
       clock: d.clock,
       errors: d.errors,
       merge: (writes, from) => this.merge(writes, from, writes.length <= ECHO_BATCH),

@@ -13,6 +13,8 @@ export interface SyncLink {
 export interface ConfigSyncDeps {
   replica: ConfigReplica
   link: SyncLink
+  /** our own "host:port": of two peers, the lower address starts the exchange */
+  self: string
   clock: Clock
   errors: InternalErrors
   /** writes a peer sent: validated and applied by the store; returns how many were new */
@@ -52,8 +54,14 @@ export class ConfigSync {
 
   constructor(private readonly d: ConfigSyncDeps) {}
 
-  /** a peer's bucket digests (from its piece of a state sync): exchange the buckets that differ */
+  /**
+   * A peer's bucket digests (from its piece of a state sync): exchange the
+   * buckets that differ. Both ends of a push-pull see the other's digests;
+   * only the one with the lower address starts, so a difference is
+   * exchanged once, not twice.
+   */
   onDigests(address: string, theirs: Uint32Array): void {
+    if (!(this.d.self < address)) return
     const ours = this.d.replica.bucketDigests()
     const buckets: number[] = []
     for (let b = 0; b < ours.length; b++) if (ours[b] !== theirs[b]) buckets.push(b)
@@ -81,9 +89,16 @@ export class ConfigSync {
       const theirs = new Map(m.slots)
       const ours = this.d.replica.slotDigests(m.buckets)
       const differ: [string, Identity[]][] = []
-      for (const [slot, digest] of ours) if (theirs.get(slot) !== digest) differ.push([slot, this.identities(slot)])
+      const lacking: string[] = []
+      for (const [slot, digest] of ours) {
+        if (!theirs.has(slot)) lacking.push(slot)
+        else if (theirs.get(slot) !== digest) differ.push([slot, this.identities(slot)])
+      }
       for (const slot of theirs.keys()) if (!ours.has(slot)) differ.push([slot, []])
-      reply = encodeSync({ t: 'ids', slots: differ })
+      // slots the asker lacks go whole at once: no identities to compare
+      const whole = this.d.replica.writesOf(lacking)
+      this.stats.writesOut += whole.length
+      reply = encodeSync({ t: 'ids', slots: differ, writes: encodeWrites(whole) })
     } else if (m?.t === 'give') {
       this.take(m.writes, from)
       const wanted = this.writesFor(m.want)
@@ -101,7 +116,8 @@ export class ConfigSync {
     const slots = [...this.d.replica.slotDigests(buckets)]
     const ids = await this.ask(address, encodeSync({ t: 'diff', buckets, slots }))
     if (ids?.t !== 'ids') throw new Error('malformed diff answer')
-    if (ids.slots.length === 0) return
+    this.take(ids.writes, address)
+    if (ids.slots.length === 0 && ids.writes.length <= 1) return
     this.stats.syncs++
     const give: ConfigWrite[] = []
     const want: [string, Identity[]][] = []
@@ -113,6 +129,7 @@ export class ConfigSync {
       const missing = theirIds.filter((i) => !ourSet.has(idKey(i)))
       if (missing.length > 0) want.push([slot, missing])
     }
+    if (give.length === 0 && want.length === 0) return
     this.stats.writesOut += give.length
     const taken = await this.ask(address, encodeSync({ t: 'give', writes: encodeWrites(give), want }))
     if (taken?.t !== 'take') throw new Error('malformed give answer')

@@ -18,8 +18,8 @@ function pair(a: ConfigReplica, b: ConfigReplica) {
   let syncA!: ConfigSync, syncB!: ConfigSync
   const link = (to: () => ConfigSync): SyncLink => ({ request: async (address, body) => to().serve(body, address) })
   const merge = (r: ConfigReplica) => (ws: ConfigWrite[]) => ws.filter((w) => r.apply(w).added).length
-  syncA = new ConfigSync({ replica: a, link: link(() => syncB), clock, errors, merge: merge(a), onMalformed: () => assert.fail('malformed') })
-  syncB = new ConfigSync({ replica: b, link: link(() => syncA), clock, errors, merge: merge(b), onMalformed: () => assert.fail('malformed') })
+  syncA = new ConfigSync({ replica: a, self: 'a', link: link(() => syncB), clock, errors, merge: merge(a), onMalformed: () => assert.fail('malformed') })
+  syncB = new ConfigSync({ replica: b, self: 'b', link: link(() => syncA), clock, errors, merge: merge(b), onMalformed: () => assert.fail('malformed') })
   return { syncA, syncB }
 }
 
@@ -44,6 +44,29 @@ describe('config/sync: digests first, then only the keys that differ', () => {
     assert.deepEqual(a.bucketDigests(), b.bucketDigests())
     assert.deepEqual([syncA.stats.writesOut, syncA.stats.writesIn], [1, 2], 'only the differing writes travel')
     assert.ok(syncA.stats.bytesOut + syncA.stats.bytesIn < 3000, `${syncA.stats.bytesOut + syncA.stats.bytesIn} bytes for 3 differing keys of 500`)
+  })
+
+  it('of the two ends of a push-pull, only the lower address starts: a difference is exchanged once', async () => {
+    const [a, b] = [new ConfigReplica(), new ConfigReplica()]
+    a.apply(write('x', 5))
+    const { syncA, syncB } = pair(a, b)
+    syncB.onDigests('a', a.bucketDigests())
+    await settle()
+    assert.deepEqual([syncB.stats.syncs, syncB.stats.bytesOut, b.stats.writes], [0, 0, 0], 'b (the higher address) waits')
+    syncA.onDigests('b', b.bucketDigests())
+    await settle()
+    assert.equal(state(a), state(b))
+  })
+
+  it('a replica that lacks whole slots gets them in the answer to its diff, in one round trip', async () => {
+    const [a, b] = [new ConfigReplica(), new ConfigReplica()]
+    for (let i = 0; i < 300; i++) b.apply(write(`k/${i}`, 10 + i))
+    const { syncA } = pair(a, b)
+    syncA.onDigests('b', b.bucketDigests())
+    await settle()
+    assert.equal(state(a), state(b))
+    assert.equal(syncA.stats.writesIn, 300)
+    assert.equal(syncA.stats.syncs, 1)
   })
 
   it('equal digests start nothing', async () => {
