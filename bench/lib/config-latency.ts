@@ -23,7 +23,7 @@ import { median } from './scenario.js'
 import { SerfCluster } from './serf-cluster.js'
 import type { SerfRpc } from './serf-rpc.js'
 import { freePortBlock, pollUntil } from './udp-procs.js'
-import { allAlive, countUnhandled, mulberry32, sleep, startAgents, stopAgents, waitUntil } from './config-common.js'
+import { allAlive, countUnhandled, mulberry32, sleep, startAgents, stopAgents, waitUntil } from './mesh-common.js'
 
 export type SendKind = 'config.set' | 'events.publish' | 'serf event'
 

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Agent, ConfigEntry } from '../../lib/index.js'
 import { AgentSimulator } from '../../lib/sim/agents.js'
-import { aliveCount, allAlive, countUnhandled, sleep, startAgents, stopAgents, waitUntil } from './config-common.js'
+import { aliveCount, allAlive, countUnhandled, sleep, startAgents, stopAgents, waitUntil } from './mesh-common.js'
 
 export interface PartitionParams {
   n: number

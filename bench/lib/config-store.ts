@@ -26,7 +26,7 @@ import { createAgent, type Agent, type AgentOptions } from '../../lib/index.js'
 import { getGc } from './gc.js'
 import { REPO_ROOT } from './udp-cluster.js'
 import { killTracked, onLines, spawnTracked, waitExit } from './udp-procs.js'
-import { allAlive, bounded, clearTally, countUnhandled, sleep, startAgents, stopAgents, tallyOf, tapPlane, waitUntil, type PlaneTally } from './config-common.js'
+import { allAlive, bounded, clearTally, countUnhandled, sleep, startAgents, stopAgents, tallyOf, tapPlane, waitUntil, type PlaneTally } from './mesh-common.js'
 
 const THIS_FILE = fileURLToPath(import.meta.url)
 const CHILD_FLAG = '--config-store-child'

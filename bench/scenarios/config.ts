@@ -22,7 +22,7 @@ import type { Chart, Goal, Scenario, ScenarioContext, ScenarioResult, Table } fr
 import { median, numberArg } from '../lib/scenario.js'
 import { isExecutable, which } from '../lib/udp-procs.js'
 import { notesTable, ratio, round } from '../lib/udp-run.js'
-import { KiB, MiB, spreadOf } from '../lib/config-common.js'
+import { KiB, MiB, spreadOf } from '../lib/mesh-common.js'
 import { serfLatency, shoalLatency, type LatencyParams, type SendResult, type SerfLatency, type ShoalLatency } from '../lib/config-latency.js'
 import { runStoreChild, type BytesWindow, type StoreParams, type StoreResult } from '../lib/config-store.js'
 import { realPartition, simPartition, type PartitionParams, type PartitionResult } from '../lib/config-partition.js'

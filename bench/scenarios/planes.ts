@@ -24,6 +24,7 @@ import { HAVE_SETPRIV, killTracked, onLines, spawnTracked, waitExit } from '../l
 import { REPO_ROOT } from '../lib/udp-cluster.js'
 import { notesTable, ratio, round } from '../lib/udp-run.js'
 import { getGc } from '../lib/gc.js'
+import { bounded, sleep, stopAgents, waitUntil } from '../lib/mesh-common.js'
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -33,50 +34,6 @@ const BIG_BYTES = 64 * KiB
 
 // ------------------------------------------------------------------ shared helpers
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** polls `condition` every `interval` ms for at most `limitMs`; ms it took, or undefined */
-async function waitUntil(condition: () => boolean, limitMs: number, interval = 20): Promise<number | undefined> {
-  const start = performance.now()
-  for (;;) {
-    if (condition()) return performance.now() - start
-    if (performance.now() - start >= limitMs) return undefined
-    await sleep(interval)
-  }
-}
-
-/** resolves with p, or with undefined after ms (p keeps running) */
-async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms)
-  })
-  try {
-    return await Promise.race([p, t])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/** stops every agent, each bounded; never throws */
-async function stopAgents(agents: Agent[], limitMs = 20_000): Promise<number> {
-  let stuck = 0
-  await Promise.all(
-    agents.map(async (a) => {
-      const done = await bounded(
-        a.stop({ leave: false }).then(
-          () => true,
-          () => true,
-        ),
-        limitMs,
-      )
-      if (!done) stuck++
-    }),
-  )
-  return stuck
-}
 
 /**
  * Counts promise rejections nobody handled while installed. Without it one

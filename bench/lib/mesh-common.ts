@@ -1,5 +1,5 @@
 /**
- * Helpers the `config` scenario's parts share: agents on 127.0.0.1, bounded
+ * Helpers the `config` and `planes` scenarios share: agents on 127.0.0.1, bounded
  * waits and stops, a seeded RNG, a count of promise rejections that escape
  * the library, and a tap on an agent's stream plane that counts requests
  * and bytes per protocol.
