@@ -31,7 +31,7 @@ import type { DependencyGraph } from './health/dependencies.js'
 import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
 import { buildServices } from './discovery/build.js'
-import type { Registration, ServiceEvents, Services } from './discovery/services.js'
+import type { RegisterOptions, Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
@@ -46,7 +46,7 @@ import type { ConfigSyncStats } from './config/sync.js'
 export type { Member, MemberEventName } from './membership/member.js'
 export type { AgentEvents } from './events/facet.js'
 export type { AgentKeyring } from './membership/keyring-facet.js'
-export type { Registration, ServiceChange } from './discovery/services.js'
+export type { Registration, RegisterOptions, ServiceChange } from './discovery/services.js'
 export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
@@ -175,9 +175,22 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.membership.leave()
   }
 
-  /** Registers a service instance on this agent; it replicates to every agent. */
-  register(registration: ServiceRegistration): Promise<Registration> {
-    return this.p.services.register(registration)
+  /**
+   * Registers a service instance on this agent; it replicates to every agent.
+   * With `{ replace: true }` an instance of ours with the same id is replaced (Consul's register), not refused.
+   */
+  register(registration: ServiceRegistration, options?: RegisterOptions): Promise<Registration> {
+    return this.p.services.register(registration, options)
+  }
+
+  /** The handle on an instance registered on this agent (by code, options, the HTTP API, or restored from the dataDir). */
+  registration(id: string, service?: string): Registration | undefined {
+    return this.p.services.registration(id, service)
+  }
+
+  /** Handles on every instance registered on this agent. */
+  registrations(): Registration[] {
+    return this.p.services.registrations()
   }
 
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
@@ -220,6 +233,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     if (p.lifecycle.stopping) return this.stopped
     p.lifecycle.stopping = true
     this.stopped = (async () => {
+      await this.face?.close()
       if (options.leave !== false) {
         p.services.deregisterAll()
         await p.membership.leave()
@@ -267,6 +281,16 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.membership.joinOnStart(seeds)
   }
 
+  /** "host:port" of the HTTP face, when it runs (`createAgent({ http })`) */
+  get httpAddress(): string | undefined {
+    return this.face?.address
+  }
+
+  /** @internal the HTTP face, started after the agent; closed first by stop() */
+  attachFace(face: { address: string; close(): Promise<void> }): void {
+    this.face = face
+  }
+
   /** @internal the agent's internal-error counter, for ports built before the agent (the dataDir) */
   get internalErrorsPort(): InternalErrors {
     return this.p.errors
@@ -278,6 +302,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   private stopped: Promise<void> = Promise.resolve()
+  private face: { address: string; close(): Promise<void> } | undefined
 }
 
 /** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
@@ -415,6 +440,20 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
       ...(state ? { state } : {}),
     })
     errors = agent.internalErrorsPort
+    if (resolved.http) {
+      // loaded only when asked for: an agent without the face pays nothing for it
+      const { startHttpFace } = await import('./http/server.js')
+      const settings = resolved.http
+      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
+        agent.on(name, listener as never)
+        return () => void agent.off(name, listener as never)
+      }
+      const started = await startHttpFace({ agent, listen, settings, datacenter: settings.datacenter ?? (resolved.cluster || 'dc1'), logger: logger.child('http') }).catch(async (err: unknown) => {
+        await agent.stop({ leave: false })
+        throw err
+      })
+      agent.attachFace(started)
+    }
   } catch (err) {
     // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back
     await Promise.all([transport?.close(), plane?.close(), state?.close()])

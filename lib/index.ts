@@ -9,6 +9,7 @@ export type {
   Member,
   MemberEventName,
   Registration,
+  RegisterOptions,
   ServiceChange,
   HealthChange,
   InstanceHealth,

@@ -7,6 +7,7 @@ import { checkRegistration, type CheckedRegistration } from './health/registrati
 import { Keyring } from './wire/keyring.js'
 import type { LogSink } from './runtime/logger.js'
 import { resolveConfigSettings, type ConfigOptions, type ConfigSettings } from './config/settings.js'
+import { resolveHttpSettings, type HttpOptions, type HttpSettings } from './http/settings.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -65,6 +66,12 @@ export interface AgentOptions extends Partial<SwimConfig> {
    * same dataDir is the same node and loses no acknowledged write
    */
   dataDir?: string
+  /**
+   * the HTTP face: a Consul-compatible API (agent, catalog, health, kv,
+   * events, blocking queries), /v1/shoal/ extras and Prometheus /metrics;
+   * off unless given (`true`: 127.0.0.1:8500)
+   */
+  http?: HttpOptions | boolean
 }
 
 export interface ResolvedOptions {
@@ -88,6 +95,7 @@ export interface ResolvedOptions {
   logger?: LogSink
   config: ConfigSettings
   dataDir?: string
+  http?: HttpSettings
 }
 
 export const DEFAULT_PORT = 7946
@@ -117,6 +125,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'secrets',
   'config',
   'dataDir',
+  'http',
   ...CONFIG_KEYS,
 ])
 
@@ -297,6 +306,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (randomSeed !== undefined) resolved.randomSeed = randomSeed
   if (logger) resolved.logger = logger
   if (dataDir !== undefined) resolved.dataDir = dataDir
+  const http = resolveHttpSettings(o.http)
+  if (http) resolved.http = http
   return resolved
 }
 

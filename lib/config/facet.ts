@@ -14,11 +14,13 @@ export interface SetOptions {
   secret?: boolean
   /** set the value for one environment only (default: the shared value, for every environment) */
   environment?: string
+  /** an opaque unsigned integer kept with the value (Consul's KV flags) */
+  flags?: number
 }
 
 export interface ReadOptions {
-  /** read as an agent of this environment would (default: this agent's) */
-  environment?: string
+  /** read as an agent of this environment would (default: this agent's); null: the shared value only */
+  environment?: string | null
   /** return a secret's value (this agent must hold the secrets key) */
   reveal?: boolean
 }
@@ -79,9 +81,11 @@ export class ConfigFacet {
     const k = checkKey(key)
     const environment = this.optionalEnvironment(options.environment)
     const json = encodeValue(value, k)
+    const flags = checkFlags(options.flags)
     let fields: Omit<ConfigWrite, 'version' | 'writer' | 'time' | 'base'>
     if (options.secret) fields = { key: k, ...env(environment), sealed: this.box('secret').seal(json, k, environment) }
     else fields = { key: k, ...env(environment), value: json }
+    if (flags) fields.flags = flags
     return this.commit(fields, options.cas)
   }
 
@@ -100,7 +104,7 @@ export class ConfigFacet {
     const environment = this.optionalEnvironment(options.environment)
     const old = this.d.store.replica.history(k, environment).find((w) => w.version === version)
     if (!old) throw new OptionsError('version', `'${k}' has no version ${String(version)} in its kept history`)
-    const base = { key: k, ...env(environment), rollbackOf: version }
+    const base = { key: k, ...env(environment), rollbackOf: version, ...(old.flags ? { flags: old.flags } : {}) }
     if (old.deleted) return this.commit({ ...base, deleted: true })
     if (old.sealed) {
       const box = this.d.secrets
@@ -143,6 +147,13 @@ export class ConfigFacet {
       if (w) out.push(this.entry(w, options.reveal === true))
     }
     return out
+  }
+
+  /** every environment some key has a value of its own for, sorted */
+  environments(): string[] {
+    const out = new Set<string>()
+    for (const w of this.d.store.replica.entries('')) if (w.environment !== undefined && !w.deleted) out.add(w.environment)
+    return [...out].sort()
   }
 
   /** Every kept version of `key` (for one environment, or the shared value), newest first, deletions included. */
@@ -221,6 +232,7 @@ export class ConfigFacet {
     const e: ConfigEntry = { key: w.key, version: w.version, writer: w.writer, time: w.time }
     if (w.environment !== undefined) e.environment = w.environment
     if (w.rollbackOf !== undefined) e.rollbackOf = w.rollbackOf
+    if (w.flags) e.flags = w.flags
     if (w.deleted) e.deleted = true
     else if (w.sealed) {
       e.secret = true
@@ -250,8 +262,15 @@ export class ConfigFacet {
   }
 
   private readEnvironment(options: ReadOptions): string | undefined {
+    if (options.environment === null) return undefined
     return options.environment === undefined ? this.d.environment : checkEnvironment(options.environment)
   }
+}
+
+function checkFlags(flags: unknown): number | undefined {
+  if (flags === undefined) return undefined
+  if (typeof flags !== 'number' || !Number.isSafeInteger(flags) || flags < 0) throw new OptionsError('flags', `must be an integer from 0 to 2^53-1 (got ${String(flags)})`)
+  return flags
 }
 
 function env(environment: string | undefined): { environment?: string } {

@@ -43,6 +43,8 @@ export interface ConfigWrite {
    * write, e.g. across a partition): counted as an overwrite
    */
   base?: number
+  /** an opaque number kept with the value (Consul's KV flags); absent when 0 */
+  flags?: number
 }
 
 /** A slot's identity: key and environment ('' for the shared value). */
@@ -64,6 +66,8 @@ export interface ConfigEntry {
   /** history only: this version deleted the key */
   deleted?: true
   rollbackOf?: number
+  /** Consul's KV flags, when set */
+  flags?: number
 }
 
 /** a change of the value this agent resolves for a key (its own environment first, then the shared value) */

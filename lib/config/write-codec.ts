@@ -21,6 +21,8 @@ export const MAX_SEALED_BYTES = MAX_VALUE_BYTES + 64
 export const MAX_WRITER_BYTES = 128
 /** reseal generations run to this (a key rotation a day would take 179 years) */
 export const MAX_RESEAL = 0xffff
+/** flags are an opaque unsigned 64-bit number in Consul; shoal keeps those a JavaScript number holds exactly */
+export const MAX_FLAGS = Number.MAX_SAFE_INTEGER
 /** a payload of at most this many bytes is decoded (an anti-entropy batch can be large) */
 const MAX_WRITES_BYTES = 64 * 1024 * 1024
 /** bytes `encodeWrites` needs around the writes of a batch: at most a CBOR array head (5 bytes for up to 2^32-1 items) */
@@ -50,9 +52,11 @@ interface Compact {
   b?: number
   /** base: the version current when it was written, when > 0 */
   a?: number
+  /** flags (Consul's KV flags), when > 0 */
+  f?: number
 }
 
-const COMPACT_KEYS = ['k', 'e', 'v', 'w', 't', 'd', 'j', 's', 'r', 'b', 'a'] as const
+const COMPACT_KEYS = ['k', 'e', 'v', 'w', 't', 'd', 'j', 's', 'r', 'b', 'a', 'f'] as const
 
 function toCompact(w: ConfigWrite): Compact {
   const c: Compact = { k: w.key, v: w.version, w: w.writer, t: w.time }
@@ -63,6 +67,7 @@ function toCompact(w: ConfigWrite): Compact {
   if (w.reseal) c.r = w.reseal
   if (w.rollbackOf !== undefined) c.b = w.rollbackOf
   if (w.base) c.a = w.base
+  if (w.flags) c.f = w.flags
   return c
 }
 
@@ -101,7 +106,7 @@ export function compareWrites(a: ConfigWrite, b: ConfigWrite): number {
 function equalFields(a: ConfigWrite, b: ConfigWrite): boolean {
   return a === b || (a.key === b.key && a.environment === b.environment && a.version === b.version && a.writer === b.writer &&
     a.time === b.time && !a.deleted === !b.deleted && a.value === b.value && (a.reseal || 0) === (b.reseal || 0) &&
-    a.rollbackOf === b.rollbackOf && (a.base || 0) === (b.base || 0) && (a.sealed === b.sealed || (a.sealed !== undefined && b.sealed !== undefined && Buffer.compare(a.sealed, b.sealed) === 0)))
+    a.rollbackOf === b.rollbackOf && (a.base || 0) === (b.base || 0) && (a.flags || 0) === (b.flags || 0) && (a.sealed === b.sealed || (a.sealed !== undefined && b.sealed !== undefined && Buffer.compare(a.sealed, b.sealed) === 0)))
 }
 
 /** whether two writes carry the same content */
@@ -153,6 +158,8 @@ export function fromCompact(value: unknown): ConfigWrite | undefined {
   if (c.b !== undefined && !isVersion(c.b)) return undefined
   // a base of 0 (no value before) is written as absent
   if (c.a !== undefined && !isVersion(c.a)) return undefined
+  // flags of 0 are written as absent
+  if (c.f !== undefined && (!isUint(c.f, MAX_FLAGS) || c.f === 0)) return undefined
   const w: ConfigWrite = { key: c.k, version: c.v, writer: c.w, time: c.t }
   if (c.e !== undefined) w.environment = c.e
   if (c.d !== undefined) w.deleted = true
@@ -161,6 +168,7 @@ export function fromCompact(value: unknown): ConfigWrite | undefined {
   if (c.r !== undefined) w.reseal = c.r as number
   if (c.b !== undefined) w.rollbackOf = c.b
   if (c.a !== undefined) w.base = c.a
+  if (c.f !== undefined) w.flags = c.f
   return w
 }
 

@@ -24,6 +24,11 @@ export interface Registration {
   fail(note?: string): void
 }
 
+export interface RegisterOptions {
+  /** replace an instance of this agent's with the same id (as Consul's register does) instead of refusing it */
+  replace?: boolean
+}
+
 export interface ServiceChange {
   service: string
   /** every visible instance with its status, unhealthy ones included */
@@ -67,13 +72,18 @@ export class Services {
   /** registrations restored from the dataDir that no register() has claimed again yet, by service then id */
   private readonly restored = new Map<string, Set<string>>()
   private readonly balancers = new Set<Balancer>()
+  /** a handle on each instance registered here, however it was (register, options, restored), by service then id */
+  private readonly handles = new Map<string, Map<string, Registration>>()
 
   constructor(private readonly d: ServicesDeps) {}
 
-  /** Registers a service instance on this agent; it replicates to every agent. */
-  async register(registration: ServiceRegistration): Promise<Registration> {
+  /**
+   * Registers a service instance on this agent; it replicates to every agent.
+   * `replace`: an instance of ours with the same id is replaced (Consul's register), rather than refused.
+   */
+  async register(registration: ServiceRegistration, options: RegisterOptions = {}): Promise<Registration> {
     this.d.lifecycle.assertRunning('register')
-    const handle = this.registerChecked(checkRegistration(registration))
+    const handle = this.registerChecked(checkRegistration(registration), undefined, options.replace === true)
     this.d.remember?.(handle.service, handle.id, registration)
     return handle
   }
@@ -91,14 +101,32 @@ export class Services {
     ids.add(handle.id)
   }
 
+  /** The handle on this agent's instance `id` (of `service`, or of any service when the id is unique here). */
+  registration(id: string, service?: string): Registration | undefined {
+    return this.registrations().find((h) => h.id === id && (service === undefined || h.service === service))
+  }
+
+  /** every instance registered on this agent, as handles (those gone since, by lease or deregisterCriticalAfter, are forgotten) */
+  registrations(): Registration[] {
+    const out: Registration[] = []
+    for (const [service, byId] of this.handles) {
+      for (const [id, handle] of byId) {
+        if (this.d.catalog.hasLocal(service, id)) out.push(handle)
+        else byId.delete(id)
+      }
+      if (byId.size === 0) this.handles.delete(service)
+    }
+    return out
+  }
+
   /** `prefix` names where the registration came from in errors, e.g. 'services[2]' */
-  registerChecked(reg: CheckedRegistration, prefix?: string): Registration {
+  registerChecked(reg: CheckedRegistration, prefix?: string, replace = false): Registration {
     const { catalog, health } = this.d
     const field = (name: string) => (prefix ? `${prefix}.${name}` : name)
     const unclaimed = this.restored.get(reg.name)
     const id = reg.id ?? unclaimed?.values().next().value ?? `${reg.name}-${this.d.randomId()}`
     // a restored instance is replaced by this registration: its checks stop, its record is written over
-    const claimed = unclaimed?.delete(id) === true
+    const claimed = unclaimed?.delete(id) === true || (replace && catalog.hasLocal(reg.name, id))
     if (claimed) health.detach(reg.name, id)
     const idField = field(reg.id === undefined ? 'name' : 'id')
     if (!claimed && catalog.hasLocal(reg.name, id)) {
@@ -131,7 +159,7 @@ export class Services {
     catalog.putLocal(fields, reg.ttl)
     const report = health.attach(reg.name, id, reg.checks, reg.deregisterCriticalAfter)
     this.d.pump()
-    return {
+    const handle: Registration = {
       service: reg.name,
       id,
       renew: () => {
@@ -139,6 +167,7 @@ export class Services {
       },
       deregister: async () => {
         if (this.d.lifecycle.stopped) return
+        if (this.handles.get(reg.name)?.get(id) === handle) this.handles.get(reg.name)!.delete(id)
         health.remove(reg.name, id)
         this.d.remember?.(reg.name, id, undefined)
         this.d.pump()
@@ -147,6 +176,10 @@ export class Services {
       warn: (note) => report('warning', note),
       fail: (note) => report('critical', note),
     }
+    let byId = this.handles.get(reg.name)
+    if (!byId) this.handles.set(reg.name, (byId = new Map()))
+    byId.set(id, handle)
+    return handle
   }
 
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */

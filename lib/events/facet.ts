@@ -8,6 +8,8 @@ export interface AgentEvents {
   publish(name: string, payload: Uint8Array | string | object): Promise<UserEvent>
   /** `name` '*' receives every event; returns the unsubscribe function */
   subscribe<T = unknown>(name: string, handler: EventHandler<T>): () => void
+  /** the latest events this agent delivered (at most 256, its own included), oldest first; only `name`'s if given */
+  list(name?: string): UserEvent[]
   /** the Lamport clock: the next publish gets this time */
   readonly time: number
 }
@@ -19,6 +21,7 @@ export function eventsFacet(events: UserEvents, lifecycle: Lifecycle): AgentEven
       return events.publish(name, payload)
     },
     subscribe: (name, handler) => events.subscribe(name, handler),
+    list: (name) => events.list(name),
     get time() {
       return events.time
     },

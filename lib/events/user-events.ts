@@ -24,6 +24,8 @@ export const EVENTS_CHANNEL: number = CHANNELS.events
  * RECENT_EVENT_BYTES, so the piece stays small enough for any sync
  */
 const RECENT_EVENTS = 64
+/** delivered events kept for `list()`, as Consul's agent keeps its last 256 */
+const LISTED_EVENTS = 256
 
 /**
  * User events over the broadcast plane, as Serf's `serf event`: published
@@ -36,6 +38,8 @@ export class UserEvents {
   private readonly seen = new SeenSet(SEEN_LIMIT)
   /** frames of the latest small events, for anti-entropy */
   private readonly recent: Uint8Array[] = []
+  /** the latest delivered events, oldest first */
+  private readonly delivered: UserEvent[] = []
   /** the first recent-events piece merged only marks what it holds as seen (Serf ignores old events at join) */
   private caughtUp = false
   private unsubscribePlane: (() => void) | undefined
@@ -94,6 +98,11 @@ export class UserEvents {
       set.delete(h)
       if (set.size === 0 && this.handlers.get(name) === set) this.handlers.delete(name)
     }
+  }
+
+  /** the latest events this agent delivered (at most 256), oldest first; only those named `name` if given */
+  list(name?: string): UserEvent[] {
+    return name === undefined ? [...this.delivered] : this.delivered.filter((e) => e.name === name)
   }
 
   close(): void {
@@ -160,6 +169,8 @@ export class UserEvents {
       if (this.recent.length > RECENT_EVENTS) this.recent.shift()
     }
     this.stats.delivered++
+    this.delivered.push(event)
+    if (this.delivered.length > LISTED_EVENTS) this.delivered.shift()
     // a throwing subscriber is the user's bug: it must not stop the others
     for (const set of [this.handlers.get(event.name), this.handlers.get('*')]) for (const handler of set ?? []) callListener(handler, event)
     return true
