@@ -79,8 +79,10 @@ export function agentRoutes(router: Routes, face: Face): void {
     '/v1/agent/service/register',
     write(async (ctx) => {
       const reg = fromConsulService(parseJson(await ctx.body()))
-      // Consul's register replaces the instance with the same ID
+      // Consul's register replaces the instance with the same ID, which is unique per agent across services
+      const other = reg.id === undefined ? undefined : agent.registrations().find((h) => h.id === reg.id && h.service !== reg.name)
       await agent.register(reg, { replace: true })
+      await other?.deregister()
       return { body: null, raw: '' }
     }),
   )
