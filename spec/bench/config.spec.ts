@@ -80,7 +80,11 @@ describe('bench scenario: config (tiny)', function () {
     const perSend = table(result, 'per send')
     assert.equal(perSend.rows.length, W)
     for (let r = 0; r < W; r++) {
-      assert.equal(cell(perSend, r, 'deliveries config/event/serf'), haveSerf ? `${N}/${N}/${N} of ${N}` : `${N}/${N}/— of ${N}`)
+      // shoal's two columns must be whole; Serf's event delivery is best effort (it is measured, not judged, here)
+      const [config, event, serf] = String(cell(perSend, r, 'deliveries config/event/serf')).replace(` of ${N}`, '').split('/')
+      assert.deepEqual([config, event], [`${N}`, `${N}`])
+      if (haveSerf) assert.ok(Number(serf) >= 1 && Number(serf) <= N, `serf delivered ${serf}`)
+      else assert.equal(serf, '—')
       assert.match(String(cell(perSend, r, 'shoal sender')), /^cfg-\d+$/)
       assert.equal(cell(perSend, r, 'missing'), '', 'nobody missed a send')
     }
@@ -91,7 +95,8 @@ describe('bench scenario: config (tiny)', function () {
     )
     num(ratios, 2, 'median (last agent)')
     if (haveSerf) {
-      assert.equal(cell(t, 2, 'deliveries'), `${W * N}/${W * N}`)
+      const [got, of] = String(cell(t, 2, 'deliveries')).split('/').map(Number)
+      assert.ok(of === W * N && got! >= 1 && got! <= of, `serf deliveries ${String(cell(t, 2, 'deliveries'))}`)
       assert.equal(num(t, 2, 'duplicates'), 0)
       for (const c of ['median (last agent)', 'p99', 'max', 'median agent']) assert.ok(num(ratios, 0, c) > 0, c)
     } else {
@@ -121,7 +126,9 @@ describe('bench scenario: config (tiny)', function () {
       ['nothing changed', 'one key changed (#1)'],
     )
     assert.ok(num(bytes, 0, 'push-pulls (tap)') > 0, 'push-pulls in the idle window')
-    assert.equal(num(bytes, 0, 'push-pulls (tap)'), num(bytes, 0, 'push-pulls (metrics)'))
+    // started in the window vs answered in it: each agent may have one in flight at either edge
+    const edge = Math.abs(num(bytes, 0, 'push-pulls (tap)') - num(bytes, 0, 'push-pulls (metrics)'))
+    assert.ok(edge <= 2 * N, `push-pulls counted by the tap and by metrics differ by ${edge}`)
     assert.equal(num(bytes, 0, 'of which config digests'), 2 * (2 + 64 * 4))
     assert.ok(num(bytes, 0, 'B per push-pull') > num(bytes, 0, 'of which config digests'))
     assert.equal(num(bytes, 0, 'config requests'), 0, 'nothing changed: no exchange')

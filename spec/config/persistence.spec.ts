@@ -66,7 +66,9 @@ describe('config store and dataDir across a SIGKILL', function () {
       assert.deepEqual(restored.instances, ['persisted-1'], 'its own registration is live again')
       assert.deepEqual(await line(checker.lines), { rejoined: true }, 'it rejoined the members it knew, with no seeds')
       await waitFor(() => peer.discover('persisted', { includeUnhealthy: true }).some((i) => i.id === 'persisted-1' && i.node === name), 'the peer to list the restored instance', { timeout: 30_000 })
-      await once(checker.proc, 'exit')
+      const exited = once(checker.proc, 'exit')
+      checker.proc.kill('SIGTERM')
+      await exited
     } finally {
       checker.proc.kill('SIGKILL')
     }
