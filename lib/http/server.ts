@@ -17,6 +17,7 @@ import { Router } from './router.js'
 import type { HttpSettings } from './settings.js'
 import { shoalRoutes } from './shoal-routes.js'
 import { tokenChecker } from './token.js'
+import { uiRoutes } from './ui-route.js'
 
 export interface HttpFaceStats {
   requests: number
@@ -63,6 +64,7 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
   kvRoutes(router, face)
   eventRoutes(router, face)
   shoalRoutes(router, face, streams)
+  uiRoutes(router)
   d.extend?.(router, face)
 
   const blocking = new BlockingQueries({ wallNow })
@@ -103,7 +105,9 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
     counts.requests++
     const url = new URL(req.url ?? '/', 'http://face')
     const query = new Query(url.searchParams)
-    if (authorized && !authorized(req.headers, url.searchParams)) throw new HttpError(403, 'ACL not found: a valid X-Consul-Token is required')
+    // the dashboard's static files hold no data: the page passes its ?token= on to the API itself
+    const staticFile = url.pathname === '/ui' || url.pathname.startsWith('/ui/')
+    if (authorized && !staticFile && !authorized(req.headers, url.searchParams)) throw new HttpError(403, 'ACL not found: a valid X-Consul-Token is required')
     const { handler: route, params } = router.match(req.method ?? 'GET', url.pathname)
     let body: Promise<Buffer> | undefined
     const ctx: Ctx = { params, query, headers: req.headers, body: () => (body ??= readBody(req, d.settings.maxBodyBytes)) }

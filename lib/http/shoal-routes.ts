@@ -31,6 +31,11 @@ export function shoalRoutes(router: Routes, face: Face, streams: Set<ServerRespo
   )
   router.add(
     'GET',
+    '/v1/shoal/instances/:service',
+    read(({ params }) => ({ body: agent.discover(params.service!, { includeUnhealthy: true }) })),
+  )
+  router.add(
+    'GET',
     '/v1/shoal/health/:service',
     read(({ params }) => ({ body: agent.health(params.service!) })),
   )
