@@ -14,6 +14,8 @@ import { advertisableHost, formatAddress, parseAddress } from './transport/addre
 import { createUdpTransport } from './transport/udp.js'
 import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
 import { purposeSealer, type Sealer } from './wire/sealer.js'
+import type { MessageType } from './wire/messages.js'
+import type { HistogramSnapshot } from './util/histogram.js'
 import type { StreamPlane } from './planes/stream-plane.js'
 import { advertisedStreamAddr, startStreamPlane } from './planes/start.js'
 import { StreamDriver, type StreamDriverStats } from './planes/driver.js'
@@ -26,7 +28,7 @@ import { dnsResolver, type HostResolver } from './membership/seeds.js'
 import type { Catalog, CatalogStats } from './registry/catalog.js'
 import type { RecordGossip } from './registry/record-gossip.js'
 import type { DiscoveryFilter, Instance } from './registry/types.js'
-import type { HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
+import type { CheckStats, HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
 import type { DependencyGraph } from './health/dependencies.js'
 import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
@@ -64,11 +66,17 @@ export interface AgentMetrics {
   bytesOut: number
   /** datagrams (and broadcast-plane records) dropped, by reason: did not decode, or failed the envelope (label, key, plaintext) */
   dropped: Record<DropReason, number>
+  /** messages in the datagrams sent and received (decoded), by type: a datagram carries one or more */
+  messages: { in: Record<MessageType, number>; out: Record<MessageType, number> }
+  /** push-pulls (state syncs) we started over datagrams that were answered: seconds to the answer's first datagram */
+  syncDurations: HistogramSnapshot
   /** internal errors (bugs of ours), each logged with its stack: always 0 unless shoal has a bug */
   internalErrors: number
   catalog: CatalogStats & { records: number }
-  /** the stream plane's work, when it runs */
-  stream?: StreamDriverStats & { peers: number; authFailures: number; rejectedStreams: number }
+  /** the stream plane's work, when it runs; pushPullDurations: our push-pulls over it that completed, in seconds */
+  stream?: StreamDriverStats & { peers: number; authFailures: number; rejectedStreams: number; pushPullDurations: HistogramSnapshot }
+  /** the health checks this agent runs for its own instances: counters, and run durations (seconds) by kind */
+  checks: CheckStats
   events: UserEventStats
   /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */
   config: ConfigStoreStats & { keys: number; writes: number; sync: ConfigSyncStats }
@@ -255,7 +263,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   metrics(): AgentMetrics {
-    const { core, driver, catalog, errors, plane, streams, userEvents, configStore } = this.p
+    const { core, driver, catalog, errors, plane, streams, userEvents, configStore, health } = this.p
     const d = driver.stats
     return {
       swim: { ...core.counters },
@@ -265,13 +273,24 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       packetsOut: d.packetsOut,
       bytesOut: d.bytesOut,
       dropped: { ...d.dropped },
+      messages: { in: { ...d.messagesIn }, out: { ...d.messagesOut } },
+      syncDurations: driver.syncDurations.snapshot(),
       // ours, and those the planes caught (each logged with its stack)
       internalErrors: errors.count + (streams?.internalErrors ?? 0) + (plane?.stats.internalErrors ?? 0),
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
       config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
+      checks: health.stats(),
       ...(streams && plane
-        ? { stream: { ...streams.stats, peers: plane.peers().length, authFailures: plane.stats.authFailures, rejectedStreams: plane.stats.rejectedStreams } }
+        ? {
+            stream: {
+              ...streams.stats,
+              peers: plane.peers().length,
+              authFailures: plane.stats.authFailures,
+              rejectedStreams: plane.stats.rejectedStreams,
+              pushPullDurations: streams.pushPullDurations.snapshot(),
+            },
+          }
         : {}),
     }
   }

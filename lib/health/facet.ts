@@ -7,7 +7,8 @@ import type { Catalog } from '../registry/catalog.js'
 import { recordKey } from '../registry/record.js'
 import type { CheckSummary, Instance, InstanceStatus } from '../registry/types.js'
 import { dependencyGraph, type DependencyGraph } from './dependencies.js'
-import { HealthScheduler, worstStatus } from './scheduler.js'
+import type { HistogramSnapshot } from '../util/histogram.js'
+import { HealthScheduler, worstStatus, type HealthStats } from './scheduler.js'
 import { HealthTransitions, type HealthChange } from './transitions.js'
 import type { CheckSpec, CheckStatus } from './types.js'
 
@@ -22,6 +23,11 @@ export interface InstanceHealth {
   dependsOn: readonly string[]
   /** dependencies with no healthy instance (why it is degraded) */
   unavailableDependencies: string[]
+}
+
+/** the checks this agent runs: the scheduler's counters, and how long http / tcp / fn runs took */
+export interface CheckStats extends HealthStats {
+  durations: Record<'http' | 'tcp' | 'fn', HistogramSnapshot>
 }
 
 export interface HealthEvents {
@@ -147,6 +153,12 @@ export class HealthFacet {
 
   close(): Promise<void> {
     return this.scheduler.close()
+  }
+
+  /** a snapshot of the checks' counters and run durations */
+  stats(): CheckStats {
+    const d = this.scheduler.durations
+    return { ...this.scheduler.stats, durations: { http: d.http.snapshot(), tcp: d.tcp.snapshot(), fn: d.fn.snapshot() } }
   }
 
   private fullChecks(service: string, id: string): CheckSummary[] | undefined {

@@ -1,5 +1,6 @@
 import { OptionsError, StoppedError } from '../errors.js'
 import { systemClock, type Clock, type Timer } from '../runtime/clock.js'
+import { DurationHistogram } from '../util/histogram.js'
 import { MinHeap, type HeapItem } from '../util/min-heap.js'
 import { runFnCheck } from './fn-check.js'
 import { runHttpCheck } from './http-check.js'
@@ -142,6 +143,8 @@ export class HealthScheduler {
     active: 0,
     maxConcurrent: 0,
   }
+  /** how long the runs counted in stats.runs took (on the scheduler's clock), by kind */
+  readonly durations: Record<ActiveCheckSpec['kind'], DurationHistogram> = { http: new DurationHistogram(), tcp: new DurationHistogram(), fn: new DurationHistogram() }
 
   private readonly concurrency: number
   private readonly onChange: HealthSchedulerOptions['onChange']
@@ -336,6 +339,7 @@ export class HealthScheduler {
         try {
           if (!e.removed) {
             stats.runs++
+            this.durations[spec.kind].observeMs(this.clock.now() - began)
             if (result.status === 'critical') stats.failures++
             if (result.timedOut) stats.timeouts++
             this.apply(e, result)

@@ -4,11 +4,15 @@ import type { StreamRequest, SwimEvent, SwimNode } from '../swim/node.js'
 import type { DatagramTransport } from '../transport/datagram.js'
 import { decodePacket, decodeVersionNotice, encodePacket, encodeVersionNotice, type WireErrorKind } from '../wire/codec.js'
 import { unwrap, wrap, type EnvelopeDropReason, type EnvelopeOptions } from '../wire/envelope.js'
+import type { Message, MessageType } from '../wire/messages.js'
+import { DurationHistogram } from '../util/histogram.js'
 
 /** a sender of another wire version hears ours at most this often */
 const NOTICE_INTERVAL_MS = 1000
 /** addresses remembered for that */
 const NOTICE_MEMORY = 1024
+/** push-pulls over datagrams awaiting their answer, remembered for timing (the oldest forgotten first) */
+const SYNC_MEMORY = 256
 
 /** why a datagram (or a broadcast-plane message) was dropped */
 export type DropReason = WireErrorKind | EnvelopeDropReason
@@ -19,6 +23,23 @@ export interface DatagramStats {
   packetsOut: number
   bytesOut: number
   dropped: Record<DropReason, number>
+  /** messages in the datagrams sent and in those that decoded, by type (a datagram carries one or more) */
+  messagesOut: Record<MessageType, number>
+  messagesIn: Record<MessageType, number>
+}
+
+function byType(): Record<MessageType, number> {
+  return { ping: 0, 'ping-req': 0, ack: 0, nack: 0, alive: 0, suspect: 0, dead: 0, sync: 0, state: 0, user: 0, 'user-state': 0 }
+}
+
+function count(into: Record<MessageType, number>, messages: readonly Message[]): void {
+  for (const m of messages) into[m.type]++
+}
+
+/** the sequence number of a state-sync request's or answer's first datagram */
+function syncStart(messages: readonly Message[], kind: 'request' | 'response'): number | undefined {
+  const m = messages[0]
+  return m?.type === 'sync' && m.kind === kind && m.part === 0 ? m.seq : undefined
 }
 
 export interface CoreDriverDeps {
@@ -55,7 +76,13 @@ export class CoreDriver {
       decrypt: 0,
       plaintext: 0,
     },
+    messagesOut: byType(),
+    messagesIn: byType(),
   }
+  /** our push-pulls over datagrams: from sending the request to its answer's first datagram (later parts left at once) */
+  readonly syncDurations = new DurationHistogram()
+  /** when each unanswered request went out, by sequence number */
+  private readonly syncsSent = new Map<number, number>()
 
   /** @internal fault injection for specs: true drops the datagram to or from `peer` */
   filter: ((direction: 'in' | 'out', peer: string) => boolean) | undefined
@@ -133,6 +160,9 @@ export class CoreDriver {
       if (this.filter?.('out', packet.to)) continue
       this.stats.packetsOut++
       this.stats.bytesOut += bytes.length
+      count(this.stats.messagesOut, packet.messages)
+      const seq = syncStart(packet.messages, 'request')
+      if (seq !== undefined) this.syncSent(seq)
       transport.send(packet.to, bytes)
     }
     const work = core.takeStreamRequests()
@@ -161,6 +191,20 @@ export class CoreDriver {
     this.stats.packetsOut++
     this.stats.bytesOut += bytes.length
     this.d.transport.send(to, bytes)
+  }
+
+  private syncSent(seq: number): void {
+    // a join sends one request to each seed under one number: the first answer counts
+    if (this.syncsSent.has(seq)) return
+    if (this.syncsSent.size >= SYNC_MEMORY) this.syncsSent.delete(this.syncsSent.keys().next().value!)
+    this.syncsSent.set(seq, this.now())
+  }
+
+  private syncAnswered(seq: number): void {
+    const sent = this.syncsSent.get(seq)
+    if (sent === undefined) return
+    this.syncsSent.delete(seq)
+    this.syncDurations.observeMs(this.now() - sent)
   }
 
   private arm(): void {
@@ -199,6 +243,9 @@ export class CoreDriver {
       if (decoded.error.version !== undefined) this.sendNotice(from)
       return
     }
+    count(this.stats.messagesIn, decoded.messages)
+    const answered = syncStart(decoded.messages, 'response')
+    if (answered !== undefined) this.syncAnswered(answered)
     this.input('handling a packet', (now) => this.d.core.handlePacket(now, from, decoded.messages))
   }
 }

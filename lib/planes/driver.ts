@@ -4,6 +4,7 @@ import { decodeMetaRequest, decodeMetaResponse, encodeMetaRequest, encodeMetaRes
 import { parseAddress } from '../transport/udp.js'
 import { InternalErrors } from '../runtime/failures.js'
 import { silentLogger, type Logger } from '../runtime/logger.js'
+import { DurationHistogram } from '../util/histogram.js'
 import { describe, isBug } from './errors.js'
 import { StreamError, type StreamPlane } from './stream-plane.js'
 import { CONNECT_TIMEOUT_MS, ConnectionUpkeep, peerIdOf } from './upkeep.js'
@@ -45,6 +46,8 @@ const fromUtf8 = new TextDecoder()
 
 export class StreamDriver {
   readonly stats: StreamDriverStats = { pushPullsOut: 0, pushPullsIn: 0, probesOut: 0, probeRescues: 0, metaFetched: 0, failures: 0, badFrames: 0 }
+  /** our push-pulls that completed: from the request to the peer's state merged (on the `now` clock) */
+  readonly pushPullDurations = new DurationHistogram()
   private closed = false
   /** a fallback probe is dialing a member we held no connection to */
   private probeDialing = false
@@ -127,6 +130,7 @@ export class StreamDriver {
     // closes the connection again once it idles)
     const target = request.stream ?? conventionalAddr(request.address)
     this.stats.pushPullsOut++
+    const began = this.o.now()
     let reply: Uint8Array
     try {
       reply = await plane.request(target, 'push-pull', encodeStateFrame(core.exportState()), { timeoutMs: PUSH_PULL_TIMEOUT_MS })
@@ -144,6 +148,7 @@ export class StreamDriver {
     }
     core.mergeStreamState(this.o.now(), request.address, decoded.state, request)
     this.o.pump()
+    this.pushPullDurations.observeMs(this.o.now() - began)
   }
 
   /**
