@@ -8,27 +8,25 @@ import { Lifecycle } from './runtime/lifecycle.js'
 import { createLogger, type Logger } from './runtime/logger.js'
 import { ChannelMux } from './swim/channels.js'
 import { Rng } from './util/rng.js'
-import { SwimNode, type SwimCounters } from './swim/node.js'
+import { SwimNode } from './swim/node.js'
 import type { DatagramTransport } from './transport/datagram.js'
 import { advertisableHost, formatAddress, parseAddress } from './transport/address.js'
 import { createUdpTransport } from './transport/udp.js'
 import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
 import { purposeSealer, type Sealer } from './wire/sealer.js'
-import type { MessageType } from './wire/messages.js'
-import type { HistogramSnapshot } from './util/histogram.js'
 import type { StreamPlane } from './planes/stream-plane.js'
 import { advertisedStreamAddr, startStreamPlane } from './planes/start.js'
-import { StreamDriver, type StreamDriverStats } from './planes/driver.js'
-import { CoreDriver, type DropReason } from './membership/core-driver.js'
+import { StreamDriver } from './planes/driver.js'
+import { CoreDriver } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
 import { keyringFacet, type AgentKeyring } from './membership/keyring-facet.js'
 import { toMember, type Member, type MemberEvents } from './membership/member.js'
 import { sealedTopic } from './membership/sealed-topic.js'
 import { dnsResolver, type HostResolver } from './membership/seeds.js'
-import type { Catalog, CatalogStats } from './registry/catalog.js'
+import type { Catalog } from './registry/catalog.js'
 import type { RecordGossip } from './registry/record-gossip.js'
 import type { DiscoveryFilter, Instance } from './registry/types.js'
-import type { CheckStats, HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
+import type { HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
 import type { DependencyGraph } from './health/dependencies.js'
 import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
@@ -37,14 +35,15 @@ import type { RegisterOptions, Registration, ServiceEvents, Services } from './d
 import type { Watch } from './discovery/watch.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
-import type { UserEventStats } from './events/types.js'
 import type { UserEvents } from './events/user-events.js'
 import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
-import type { ConfigStore, ConfigStoreStats } from './config/store.js'
-import type { ConfigSyncStats } from './config/sync.js'
+import type { ConfigStore } from './config/store.js'
 
+import type { AgentMetrics } from './agent-metrics.js'
+import type { Registry as PromRegistry } from 'prom-client'
+export type { AgentMetrics } from './agent-metrics.js'
 export type { Member, MemberEventName } from './membership/member.js'
 export type { AgentEvents } from './events/facet.js'
 export type { AgentKeyring } from './membership/keyring-facet.js'
@@ -55,32 +54,6 @@ export type { DependencyGraph } from './health/dependencies.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
 export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
-
-export interface AgentMetrics {
-  swim: SwimCounters
-  /** Lifeguard local health score (0 = healthy) */
-  health: number
-  packetsIn: number
-  bytesIn: number
-  packetsOut: number
-  bytesOut: number
-  /** datagrams (and broadcast-plane records) dropped, by reason: did not decode, or failed the envelope (label, key, plaintext) */
-  dropped: Record<DropReason, number>
-  /** messages in the datagrams sent and received (decoded), by type: a datagram carries one or more */
-  messages: { in: Record<MessageType, number>; out: Record<MessageType, number> }
-  /** push-pulls (state syncs) we started over datagrams that were answered: seconds to the answer's first datagram */
-  syncDurations: HistogramSnapshot
-  /** internal errors (bugs of ours), each logged with its stack: always 0 unless shoal has a bug */
-  internalErrors: number
-  catalog: CatalogStats & { records: number }
-  /** the stream plane's work, when it runs; pushPullDurations: our push-pulls over it that completed, in seconds */
-  stream?: StreamDriverStats & { peers: number; authFailures: number; rejectedStreams: number; pushPullDurations: HistogramSnapshot }
-  /** the health checks this agent runs for its own instances: counters, and run durations (seconds) by kind */
-  checks: CheckStats
-  events: UserEventStats
-  /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */
-  config: ConfigStoreStats & { keys: number; writes: number; sync: ConfigSyncStats }
-}
 
 export interface StopOptions {
   /** leave gracefully first (default true); false closes the socket as a crash would */
@@ -298,6 +271,17 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   /** @internal joins the seeds given at creation; keeps retrying in the background if none answers in time */
   joinOnStart(seeds: string[]): Promise<void> {
     return this.p.membership.joinOnStart(seeds)
+  }
+
+  /**
+   * Registers this agent's Prometheus metrics into a prom-client registry of
+   * your own (loaded now, not before), without default process metrics,
+   * which would clash with yours; `prefix` (default 'shoal_') tells two
+   * agents of one process apart. The HTTP face serves its own at /metrics.
+   */
+  async registerMetrics(registry: PromRegistry, options: { prefix?: string } = {}): Promise<{ close(): void }> {
+    const { createMetrics } = await import('./http/metrics.js')
+    return createMetrics(this, { registry, ...options })
   }
 
   /** "host:port" of the HTTP face, when it runs (`createAgent({ http })`) */

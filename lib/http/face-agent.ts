@@ -1,3 +1,4 @@
+import type { AgentMetrics } from '../agent-metrics.js'
 import type { ConfigEvents, ConfigFacet } from '../config/facet.js'
 import type { RegisterOptions, Registration, ServiceEvents } from '../discovery/services.js'
 import type { AgentEvents } from '../events/facet.js'
@@ -28,6 +29,7 @@ export interface FaceAgent {
   register(registration: ServiceRegistration, options?: RegisterOptions): Promise<Registration>
   registration(id: string, service?: string): Registration | undefined
   registrations(): Registration[]
+  metrics(): AgentMetrics
 }
 
 /** follows one of the agent's events; returns what stops following it */

@@ -11,7 +11,7 @@
  * carry states, kinds and reasons only: never names, keys or values.
  */
 import type { Counter, Gauge, Metric, Registry } from 'prom-client'
-import type { AgentMetrics } from '../agent.js'
+import type { AgentMetrics } from '../agent-metrics.js'
 import { OptionsError } from '../errors.js'
 import type { Member } from '../membership/member.js'
 import type { DiscoveryFilter, Instance, InstanceStatus } from '../registry/types.js'

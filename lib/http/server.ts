@@ -12,7 +12,8 @@ import { kvRoutes } from './consul-kv.js'
 import { FACE_EVENTS, type FaceAgent, type Listen } from './face-agent.js'
 import { HttpError } from './http-error.js'
 import { Query, readBody } from './request.js'
-import type { Ctx, Face, Route } from './route.js'
+import type { ShoalMetrics } from './metrics.js'
+import { write as writeRoute, type Ctx, type Face, type Route } from './route.js'
 import { Router } from './router.js'
 import type { HttpSettings } from './settings.js'
 import { shoalRoutes } from './shoal-routes.js'
@@ -65,6 +66,17 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
   eventRoutes(router, face)
   shoalRoutes(router, face, streams)
   uiRoutes(router)
+  // prom-client loads with the first scrape, not with the face
+  let metrics: Promise<ShoalMetrics> | undefined
+  router.add(
+    'GET',
+    '/metrics',
+    writeRoute(async () => {
+      metrics ??= import('./metrics.js').then((m) => m.createMetrics(d.agent))
+      const m = await metrics
+      return { raw: await m.render(), contentType: m.contentType }
+    }),
+  )
   d.extend?.(router, face)
 
   const blocking = new BlockingQueries({ wallNow })
@@ -165,6 +177,7 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
         for (const stop of stops) stop()
         unsubscribeEvents()
         blocking.close()
+        await metrics?.then((m) => m.close(), () => {})
         for (const res of streams) res.end()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
