@@ -1,29 +1,45 @@
 /**
- * `npm start`: a live demo on loopback. Eight agents join; a membership
- * matrix (how each agent sees each member) redraws as it changes; one agent
- * crashes (socket closed, no leave), everyone sees it suspect then dead; it
- * restarts on the same address and rejoins; another leaves gracefully.
- * Ends by itself within a minute, or on Ctrl-C.
+ * `npm start`: the whole product, live on loopback. Eight agents join (the
+ * first serves the HTTP API, the dashboard and DNS); services register with
+ * health checks; one instance goes critical and recovers; a dependency
+ * degrades its dependant; a config key is changed and rolled back; an event
+ * is published; one agent crashes and another leaves. A membership matrix
+ * and each service's instances redraw as they change. Ends by itself within
+ * a minute (`npm start -- --stay` keeps the mesh up for a look in the
+ * browser), or on Ctrl-C.
  */
-import { createAgent, type Agent, type MemberState } from '../index.js'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createAgent, type Agent, type AgentOptions, type InstanceStatus, type MemberState, type Registration } from '../index.js'
 
 const COUNT = 8
 const DEADLINE_MS = 55_000
+const stay = process.argv.includes('--stay')
 const tty = process.stdout.isTTY === true
 const started = Date.now()
 const agents: (Agent | undefined)[] = []
 const names = Array.from({ length: COUNT }, (_, i) => `node-${i + 1}`)
+const SERVICES = ['pricing', 'quotes', 'risk', 'orders']
 const log: string[] = []
 let phase = 'starting'
 let dirty = true
 let lastFrame = ''
+let links: string[] = []
 
+const color = (code: number, text: string, plain: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : plain)
 const STATE_MARK: Record<MemberState | 'unknown', string> = {
-  alive: tty ? '\x1b[32m●\x1b[0m' : 'A',
-  suspect: tty ? '\x1b[33m?\x1b[0m' : 'S',
-  dead: tty ? '\x1b[31m✖\x1b[0m' : 'D',
-  left: tty ? '\x1b[90m←\x1b[0m' : 'L',
-  unknown: tty ? '\x1b[90m·\x1b[0m' : '.',
+  alive: color(32, '●', 'A'),
+  suspect: color(33, '?', 'S'),
+  dead: color(31, '✖', 'D'),
+  left: color(90, '←', 'L'),
+  unknown: color(90, '·', '.'),
+}
+const STATUS_MARK: Record<InstanceStatus, string> = {
+  passing: color(32, 'passing', 'passing'),
+  warning: color(33, 'warning', 'warning'),
+  degraded: color(33, 'degraded', 'degraded'),
+  suspect: color(35, 'suspect', 'suspect'),
+  critical: color(31, 'critical', 'critical'),
 }
 
 function elapsed(): string {
@@ -38,8 +54,8 @@ function note(line: string): void {
 
 function frame(): string {
   const rows: string[] = []
-  rows.push(`shoal demo — ${COUNT} agents on 127.0.0.1, lan profile        ${elapsed()}   phase: ${phase}`)
-  rows.push('')
+  rows.push(`shoal demo — ${COUNT} agents on 127.0.0.1, local profile        ${elapsed()}   phase: ${phase}`)
+  rows.push(...links, '')
   rows.push(`member    address            inc   seen by → ${names.map((n) => n.replace('node-', '')).join(' ')}`)
   for (const subject of names) {
     let address = ''
@@ -55,9 +71,15 @@ function frame(): string {
     }
     rows.push(`${subject.padEnd(9)} ${address.padEnd(18)} ${incarnation.padStart(3)}               ${marks.join(' ')}`)
   }
-  rows.push('')
-  rows.push(`legend: ${STATE_MARK.alive} alive  ${STATE_MARK.suspect} suspect  ${STATE_MARK.dead} dead  ${STATE_MARK.left} left  ${STATE_MARK.unknown} unknown   (a blank column is an agent that is down)`)
-  rows.push('')
+  rows.push(`legend: ${STATE_MARK.alive} alive  ${STATE_MARK.suspect} suspect  ${STATE_MARK.dead} dead  ${STATE_MARK.left} left  ${STATE_MARK.unknown} unknown   (a blank column is an agent that is down)`, '')
+  const viewer = agents[0]
+  rows.push('services (as node-1 sees them):')
+  for (const service of SERVICES) {
+    const instances = viewer?.discover(service, { includeUnhealthy: true }) ?? []
+    rows.push(`  ${service.padEnd(8)} ${instances.map((i) => `${i.id}@${i.node} ${STATUS_MARK[i.status]}`).join('   ') || '—'}`)
+  }
+  const spread = viewer?.config.get('pricing/spread-bps')
+  rows.push(`  config   pricing/spread-bps = ${spread ? `${JSON.stringify(spread.value)} (version ${spread.version})` : '—'}`, '')
   rows.push('events (as node-1 sees them):')
   rows.push(...log)
   return rows.join('\n')
@@ -73,11 +95,21 @@ function render(force = false): void {
   else process.stdout.write(text + '\n\n')
 }
 
+/** the first agent serves the faces, on Consul's ports when they are free */
+async function startFirst(options: AgentOptions): Promise<Agent> {
+  try {
+    return await createAgent({ ...options, http: { port: 8500 } })
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err
+    return createAgent({ ...options, http: { port: 0 } })
+  }
+}
+
 async function startAgent(i: number, port = 0): Promise<Agent> {
-  const seed = i === 0 ? [] : [agents[0]!.address]
-  const agent = await createAgent({ name: names[i]!, bind: { host: '127.0.0.1', port }, seeds: seed })
+  const options: AgentOptions = { name: names[i]!, bind: { host: '127.0.0.1', port }, profile: 'local', seeds: i === 0 ? [] : [agents[0]!.address] }
+  const agent = i === 0 ? await startFirst(options) : await createAgent(options)
   agents[i] = agent
-  for (const event of ['member:join', 'member:update', 'member:suspect', 'member:alive', 'member:failed', 'member:leave'] as const) {
+  for (const event of ['member:join', 'member:update', 'member:suspect', 'member:alive', 'member:failed', 'member:leave', 'service:change', 'config:change'] as const) {
     agent.on(event, () => (dirty = true))
   }
   if (i === 0) {
@@ -86,6 +118,9 @@ async function startAgent(i: number, port = 0): Promise<Agent> {
     agent.on('member:alive', (m) => note(`${m.name} refuted: alive again`))
     agent.on('member:failed', (m) => note(`${m.name} failed: dead`))
     agent.on('member:leave', (m) => note(`${m.name} left gracefully`))
+    agent.on('health:change', (c) => note(`${c.service} ${c.instance}: ${c.from ?? 'new'} → ${c.to ?? 'gone'}`))
+    agent.on('config:change', (c) => note(`config ${c.key} = ${c.entry ? JSON.stringify(c.entry.value) : '(deleted)'}${c.entry?.rollbackOf ? ` (rollback of ${c.entry.rollbackOf})` : ''}`))
+    agent.events.subscribe('*', (e) => note(`event '${e.name}' from ${e.origin}: ${e.payload instanceof Uint8Array ? Buffer.from(e.payload).toString() : JSON.stringify(e.payload)}`))
   }
   return agent
 }
@@ -104,11 +139,25 @@ function everyoneSees(subject: string, state: MemberState): boolean {
   return agents.every((a) => !a || a.name === subject || a.members().find((m) => m.name === subject)?.state === state)
 }
 
+function statusOf(service: string, id: string): InstanceStatus | undefined {
+  return agents[0]?.discover(service, { includeUnhealthy: true }).find((i) => i.id === id)?.status
+}
+
+/** the quotes service's health endpoint: 200 until told otherwise */
+let quotesHealthy = true
+const quotesServer: Server = createServer((_req, res) => {
+  res.statusCode = quotesHealthy ? 200 : 500
+  res.end(quotesHealthy ? 'ok' : 'upstream feed lost')
+})
+
 let stopping = false
+const heartbeats: NodeJS.Timeout[] = []
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true
     clearInterval(ticker)
+    heartbeats.forEach(clearInterval)
+    quotesServer.close()
     await Promise.all(agents.map((a) => a?.stop({ leave: false })))
   }
   process.exit(code)
@@ -120,12 +169,20 @@ process.on('SIGINT', () => {
   render(true)
   void shutdown(130)
 })
-const hardStop = setTimeout(() => {
-  note('time is up')
-  render(true)
-  void shutdown(1)
-}, DEADLINE_MS + 5000)
-hardStop.unref()
+const hardStop = stay
+  ? undefined
+  : setTimeout(() => {
+      note('time is up')
+      render(true)
+      void shutdown(1)
+    }, DEADLINE_MS + 5000)
+hardStop?.unref()
+
+/** a TTL check kept passing, as a live service would */
+function heartbeat(reg: Registration): void {
+  reg.pass('heartbeat')
+  heartbeats.push(setInterval(() => reg.pass('heartbeat'), 1000))
+}
 
 async function main(): Promise<void> {
   phase = `${COUNT} agents join node-1`
@@ -133,23 +190,52 @@ async function main(): Promise<void> {
   for (let i = 1; i < COUNT; i++) await startAgent(i)
   await until(() => names.every((n) => everyoneSees(n, 'alive')), 10_000)
   note('converged: every agent sees all 8 alive')
+  const http = agents[0]!.httpAddress!
+  links = [`dashboard  http://${http}/ui/`, `API        curl -s http://${http}/v1/health/service/pricing?passing`]
+  dirty = true
 
-  const victim = 4
+  phase = 'services register with health checks'
+  await new Promise<void>((resolve) => quotesServer.listen(0, '127.0.0.1', resolve))
+  const quotesPort = (quotesServer.address() as AddressInfo).port
+  heartbeat(await agents[1]!.register({ name: 'pricing', id: 'pricing-1', port: 9001, version: '2.3.1', checks: [{ ttl: 3000, name: 'heartbeat' }] }))
+  heartbeat(await agents[2]!.register({ name: 'pricing', id: 'pricing-2', port: 9002, version: '2.3.1', checks: [{ ttl: 3000, name: 'heartbeat' }] }))
+  await agents[3]!.register({ name: 'quotes', id: 'quotes-1', port: quotesPort, checks: [{ http: `http://127.0.0.1:${quotesPort}/health`, interval: 500, timeout: 400 }] })
+  const risk = await agents[4]!.register({ name: 'risk', id: 'risk-1', port: 9004, checks: [{ ttl: 60_000, name: 'self-report', initialStatus: 'passing' }] })
+  await agents[5]!.register({ name: 'orders', id: 'orders-1', port: 9005, dependsOn: ['risk', 'pricing'] })
+  await until(() => statusOf('quotes', 'quotes-1') === 'passing' && statusOf('orders', 'orders-1') === 'passing' && statusOf('pricing', 'pricing-2') === 'passing', 10_000)
+
+  phase = 'quotes-1 goes critical (its HTTP check answers 500), then recovers'
+  quotesHealthy = false
+  await until(() => statusOf('quotes', 'quotes-1') === 'critical', 10_000)
+  quotesHealthy = true
+  await until(() => statusOf('quotes', 'quotes-1') === 'passing', 10_000)
+
+  phase = 'risk-1 fails: orders-1, which depends on risk, degrades'
+  risk.fail('margin engine down')
+  await until(() => statusOf('orders', 'orders-1') === 'degraded', 10_000)
+  risk.pass('margin engine back')
+  await until(() => statusOf('orders', 'orders-1') === 'passing', 10_000)
+
+  phase = 'a config key is set, changed, and rolled back'
+  const first = await agents[2]!.config.set('pricing/spread-bps', 12)
+  await until(() => agents.every((a) => !a || a.config.value('pricing/spread-bps') === 12), 10_000)
+  await agents[6]!.config.set('pricing/spread-bps', 40)
+  await until(() => agents.every((a) => !a || a.config.value('pricing/spread-bps') === 40), 10_000)
+  await agents[0]!.config.rollback('pricing/spread-bps', first.version)
+  await until(() => agents.every((a) => !a || a.config.value('pricing/spread-bps') === 12), 10_000)
+  note('every agent holds pricing/spread-bps = 12 again')
+
+  phase = 'an event is published'
+  await agents[3]!.events.publish('deploy', { service: 'quotes', version: '1.4.0' })
+
+  const victim = 6
   const victimName = names[victim]!
-  const victimPort = Number(agents[victim]!.address.split(':')[1])
   phase = `${victimName} crashes (socket closed, no leave)`
   note(`crashing ${victimName}`)
   await agents[victim]!.stop({ leave: false })
   agents[victim] = undefined
-  await until(() => agents.some((a) => a?.members().find((m) => m.name === victimName)?.state === 'suspect'), 10_000)
-  phase = `${victimName} is suspected; waiting for the suspicion timeout`
   await until(() => everyoneSees(victimName, 'dead'), 30_000)
   note(`every agent sees ${victimName} dead`)
-
-  phase = `${victimName} restarts on the same address and rejoins`
-  await startAgent(victim, victimPort)
-  await until(() => everyoneSees(victimName, 'alive'), 15_000)
-  note(`every agent sees ${victimName} alive again`)
 
   const leaver = COUNT - 1
   const leaverName = names[leaver]!
@@ -159,6 +245,11 @@ async function main(): Promise<void> {
   await agents[leaver]!.stop()
   agents[leaver] = undefined
   note(`every agent sees ${leaverName} left`)
+  if (stay) {
+    phase = 'done; the mesh stays up (Ctrl-C to stop)'
+    render(true)
+    return
+  }
   phase = 'done'
   render(true)
   await shutdown(0)
