@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -71,5 +71,48 @@ void state
       }),
     )
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, stdio: 'inherit' })
+  })
+  it('a CommonJS service requires it (require(esm)), in JavaScript and in TypeScript compiled to CommonJS', () => {
+    writeFileSync(
+      join(dir, 'main.cjs'),
+      `const { createAgent, OptionsError } = require('shoal')
+;(async () => {
+  const a = await createAgent({ name: 'a', bind: { host: '127.0.0.1', port: 0 }, stream: false })
+  const b = await createAgent({ name: 'b', bind: { host: '127.0.0.1', port: 0 }, stream: false, seeds: [a.address] })
+  let refused = false
+  try { await createAgent({ profile: 'moon' }) } catch (e) { refused = e instanceof OptionsError }
+  console.log(JSON.stringify({ members: b.members().map((m) => m.name).sort(), refused }))
+  await Promise.all([a.stop(), b.stop()])
+})()
+`,
+    )
+    const js = JSON.parse(execFileSync(process.execPath, ['main.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 })) as { members: string[]; refused: boolean }
+    assert.deepEqual(js, { members: ['a', 'b'], refused: true })
+
+    const cjs = join(dir, 'cjs')
+    mkdirSync(cjs, { recursive: true })
+    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-scratch', version: '1.0.0', private: true }))
+    writeFileSync(
+      join(cjs, 'service.ts'),
+      `import { createAgent, type Member } from 'shoal'
+async function main(): Promise<void> {
+  const agent = await createAgent({ name: 'ts-cjs', bind: { host: '127.0.0.1', port: 0 }, stream: false })
+  const me: Member = agent.members()[0]!
+  console.log(JSON.stringify({ name: me.name, state: me.state }))
+  await agent.stop()
+}
+void main()
+`,
+    )
+    writeFileSync(
+      join(cjs, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'commonjs', target: 'ES2022', strict: true, outDir: 'out', skipLibCheck: true, typeRoots: [join(root, 'node_modules/@types')], types: ['node'], baseUrl: '.', paths: { shoal: [join(dir, 'node_modules/shoal')] } },
+        files: ['service.ts'],
+      }),
+    )
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', cjs], { cwd: cjs, stdio: 'inherit' })
+    const ts = JSON.parse(execFileSync(process.execPath, [join(cjs, 'out/service.js')], { cwd: dir, encoding: 'utf8', timeout: 30_000 })) as { name: string; state: string }
+    assert.deepEqual(ts, { name: 'ts-cjs', state: 'alive' })
   })
 })
