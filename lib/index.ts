@@ -27,6 +27,7 @@ export { ShoalError, OptionsError, JoinError, StoppedError, ConflictError } from
 export type { ConfigEntry, ConfigChange, JsonValue } from './config/types.js'
 export type { SetOptions, ReadOptions, ConfigSecrets, ConfigFacet as AgentConfig } from './config/facet.js'
 export type { ConfigWatch } from './config/watch.js'
+export type { ConfigView, ConfigViewEvents, StandardSchemaV1 } from './config/view.js'
 export type { ConfigOptions } from './config/settings.js'
 export type { ServiceRegistration } from './health/registration.js'
 export type {

@@ -6,6 +6,7 @@ import { resealAll, type SecretBox } from './secrets.js'
 import type { ConfigStore, SlotChange } from './store.js'
 import type { ConfigChange, ConfigEntry, ConfigWrite, JsonValue } from './types.js'
 import { ConfigWatch } from './watch.js'
+import { ConfigView, type InferOutput, type StandardSchemaV1 } from './view.js'
 
 export interface SetOptions {
   /** compare-and-set against this agent's replica: the version expected now (0: the key must have no value) */
@@ -171,6 +172,31 @@ export class ConfigFacet {
     const watch: ConfigWatch = new ConfigWatch(p, reveal, initial, () => this.watches.delete(watch))
     this.watches.add(watch)
     return watch
+  }
+
+  /**
+   * A live, typed view of `prefix` (ending in '/') validated by a Standard
+   * Schema (zod, valibot, arktype…): `view.current` is always valid; a write
+   * that fails the schema is not applied to the view (event 'invalid',
+   * counted); writes through the view are validated before they leave.
+   * Rejects with OptionsError when what is there now fails the schema.
+   */
+  async bind<S extends StandardSchemaV1>(prefix: string, schema: S, options: { reveal?: boolean } = {}): Promise<ConfigView<InferOutput<S>>> {
+    this.d.lifecycle.assertRunning('config.bind')
+    const p = checkPrefix(prefix)
+    if (!p.endsWith('/')) throw new OptionsError('prefix', `must end in '/' (got '${p}'): a view binds the keys under a prefix`)
+    if (schema === null || typeof schema !== 'object' || typeof (schema as Partial<StandardSchemaV1>)['~standard']?.validate !== 'function') {
+      throw new OptionsError('schema', 'must implement Standard Schema (zod, valibot, arktype…): an object with ~standard.validate')
+    }
+    const reveal = options.reveal === true
+    return ConfigView.open<InferOutput<S>>({
+      prefix: p,
+      schema,
+      watch: this.watch(p, { reveal }),
+      entries: () => this.list(p, { reveal }),
+      set: (key, value) => this.set(key, value),
+      delete: (key) => this.delete(key),
+    })
   }
 
   /** a slot's current write changed: report the change of what this agent resolves, if it changed */
