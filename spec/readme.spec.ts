@@ -13,16 +13,21 @@ function examples(): string {
   const readme = readFileSync(new URL('README.md', root), 'utf8')
   const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
   assert.ok(blocks.length >= 4, `${blocks.length} TypeScript examples in the README`)
+  // an example's imports of other packages (a validator, say) go to the top of the file
+  const imports = new Set<string>()
   const body = blocks
     .map((code, i) => {
-      const own = code.replace(/^import .* from 'shoal'\n/m, '').replace(/=> …\)/g, '=> {})')
+      const own = code
+        .replace(/^import .* from 'shoal'\n/m, '')
+        .replace(/^import .* from '[^']+'\n/gm, (line) => (imports.add(line), ''))
+        .replace(/=> …\)/g, '=> {})')
       // an example that uses `agent` without creating it continues the one before
       const agent = /\bconst agent\b/.test(own) ? '' : 'const agent = await createAgent()\n'
       return `export async function example${i + 1}(): Promise<void> {\n${agent}${own}\n}`
     })
     .join('\n')
   return `import { createAgent } from './lib/index.js'
-declare const seeds: string[]
+${[...imports].join('')}declare const seeds: string[]
 declare const pool: { reset(): void }
 declare const newKey: string
 declare const oldKey: string

@@ -74,7 +74,7 @@ describe('dashboard in headless Chromium (4 agents on 127.0.0.1)', function () {
     await page.locator(`button[data-rollback="${first.version}"]`).click({ timeout: 15_000 })
     await waitFor(() => agents.every((x) => x.config.value('pricing/spread-bps') === 12), 'the rollback at every agent', { timeout: 20_000 })
     const value = page.locator('tr[data-key="pricing/spread-bps"] td[data-value]')
-    await page.waitForFunction(() => document.querySelector('tr[data-key="pricing/spread-bps"] td[data-value]')?.textContent === '12', undefined, { timeout: 15_000 })
+    await page.waitForFunction(`document.querySelector('tr[data-key="pricing/spread-bps"] td[data-value]')?.textContent === '12'`, undefined, { timeout: 15_000 })
     assert.equal(await value.innerText(), '12')
     const history = (await a.config.history('pricing/spread-bps'))[0]!
     assert.equal(history.rollbackOf, first.version, 'the click made a rollback write')
