@@ -10,7 +10,7 @@ export interface BuildEventsDeps {
   name: string
   /** the broadcast plane, when the stream plane runs */
   plane?: { publish(topic: string, data: Uint8Array): Promise<void>; subscribe(topic: string, handler: (data: Uint8Array) => void): () => void }
-  /** seals events with the keyring (used with the broadcast plane) */
+  /** seals events with the keyring, on every plane: agents with and without the stream plane must open each other's */
   sealer: Sealer | undefined
   pump(): void
 }
@@ -25,7 +25,7 @@ export function buildEvents(d: BuildEventsDeps): UserEvents {
   const { core, plane } = d
   const gossip = new EventGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, pump: d.pump })
   d.mux.register('eventGossip', gossip.channel())
-  const events = new UserEvents(d.name, plane ? bothPlanes(gossip, plane) : gossip, plane ? d.sealer : undefined, (data, key) => gossip.relay(data, key))
+  const events = new UserEvents(d.name, plane ? bothPlanes(gossip, plane) : gossip, d.sealer, (data, key) => gossip.relay(data, key))
   d.mux.register('events', { state: (piece) => events.mergeState(piece), pieces: () => [events.statePiece()].filter((p) => p !== undefined) })
   return events
 }

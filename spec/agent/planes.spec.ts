@@ -278,6 +278,26 @@ describe('agent: stream and broadcast planes over real libp2p (127.0.0.1)', func
     })
   })
 
+  describe('events across agents with and without the stream plane, under a keyring', () => {
+    let agents: Agent[] = []
+    after(async () => stopAll(agents))
+
+    it('each opens the other\'s events (one seal on every plane), none dropped', async () => {
+      const keyring = { keys: [randomBytes(32).toString('base64')] }
+      const withPlanes = await createAgent({ name: 'mixed-planes', bind: { host: '127.0.0.1', port: 0 }, profile: 'local', keyring })
+      const datagrams = await createAgent({ name: 'mixed-dgram', bind: { host: '127.0.0.1', port: 0 }, profile: 'local', keyring, stream: false, seeds: [withPlanes.address] })
+      agents = [withPlanes, datagrams]
+      await waitFor(() => allAlive(agents), 'both alive')
+      const got: string[] = []
+      for (const a of agents) a.events.subscribe('mixed', (e) => got.push(`${a.name}<${String(e.payload)}`))
+      await withPlanes.events.publish('mixed', 'p')
+      await datagrams.events.publish('mixed', 'd')
+      await waitFor(() => got.length === 4, 'both events at both agents', { detail: () => got.join(' ') })
+      assert.deepEqual(got.sort(), ['mixed-dgram<d', 'mixed-dgram<p', 'mixed-planes<d', 'mixed-planes<p'])
+      assert.deepEqual(agents.map((a) => a.metrics().events.dropped), [0, 0])
+    })
+  })
+
   describe('cluster labels', () => {
     let agents: Agent[] = []
     after(async () => stopAll(agents))
