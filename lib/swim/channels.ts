@@ -14,6 +14,8 @@ export const CHANNELS = {
   eventGossip: 3,
   /** configuration writes, digests and their sync protocol (config/) */
   config: 4,
+  /** a member's network coordinate, beside its pings and acks (coordinates/) */
+  coordinate: 5,
 } as const satisfies Record<string, number>
 
 export type ChannelName = keyof typeof CHANNELS
@@ -34,6 +36,10 @@ export interface ChannelHandler {
   state?(payload: Uint8Array, from: string): void
   /** this layer's pieces of our full state */
   pieces?(): Uint8Array[]
+  /** a payload (with its channel byte) to send beside our pings and acks */
+  probePayload?(): Uint8Array | undefined
+  /** a direct probe of `name` was acked after `rtt` ms */
+  probeRtt?(name: string, rtt: number): void
 }
 
 /**
@@ -61,6 +67,18 @@ export class ChannelMux implements SwimDelegate {
     const handler = this.handlers.get(payload[0]!)?.state
     if (handler) handler(payload, from)
     else this.stats.unknownChannel++
+  }
+
+  probePayload(): Uint8Array | undefined {
+    for (const handler of this.handlers.values()) {
+      const payload = handler.probePayload?.()
+      if (payload) return payload
+    }
+    return undefined
+  }
+
+  onProbeRtt(name: string, rtt: number): void {
+    for (const handler of this.handlers.values()) handler.probeRtt?.(name, rtt)
   }
 
   localState(): Uint8Array[] {

@@ -142,6 +142,8 @@ export class SwimNode {
     // any refutation the request provoked
     s.quietMerge = false
     if (sync) this.sync.onSync(from, sync, firstState)
+    const measured = this.prober.takeMeasured()
+    if (measured) s.delegate?.onProbeRtt?.(measured.name, measured.rtt)
   }
 
   handleTimeout(now: number): void {

@@ -20,6 +20,8 @@ export class Prober {
   private probe: Probe | undefined
   /** pings we sent for others' ping-reqs, by the sequence number of our ping */
   private readonly relays = new Map<number, Relay>()
+  /** the direct probe acked by the packet being handled, for the delegate once the packet is done */
+  private measured: { name: string; rtt: number } | undefined
 
   constructor(
     private readonly state: SwimState,
@@ -71,6 +73,7 @@ export class Prober {
       // buddy system: tell the suspect directly so it can refute at once
       messages.push({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: s.name })
     }
+    this.addProbePayload(messages)
     const probe: Probe = { seq, target, incarnation: target.incarnation, sentAt: s.now, acked: false, expectedNacks: 0, nacks: 0 }
     this.probe = probe
     s.counters.probes++
@@ -144,6 +147,7 @@ export class Prober {
       return
     }
     const reply: Message[] = [{ type: 'ack', seq: m.seq } satisfies AckMessage]
+    this.addProbePayload(reply)
     // a pinger we hold dead has missed its own death notice (a healed
     // partition, a restart): tell it, so it refutes and rejoins at once
     const sender = s.members.get(m.source)
@@ -197,8 +201,24 @@ export class Prober {
     if (!probe || probe.seq !== m.seq || probe.acked) return
     probe.acked = true
     s.timers.cancel(probe.indirectTimer)
-    if (from === probe.target.address) probe.target.rtt = s.now - probe.sentAt
+    if (from === probe.target.address) {
+      probe.target.rtt = s.now - probe.sentAt
+      this.measured = { name: probe.target.name, rtt: probe.target.rtt }
+    }
     s.awareness.applyDelta(-1)
+  }
+
+  /** the RTT the packet just handled measured, once: the delegate hears it after the whole packet (its coordinate rides behind the ack) */
+  takeMeasured(): { name: string; rtt: number } | undefined {
+    const m = this.measured
+    this.measured = undefined
+    return m
+  }
+
+  /** the delegate's payload (a network coordinate) beside a ping or an ack */
+  private addProbePayload(messages: Message[]): void {
+    const payload = this.state.delegate?.probePayload?.()
+    if (payload) messages.push({ type: 'user', payload })
   }
 
   onNack(m: NackMessage): void {
