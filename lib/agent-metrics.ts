@@ -1,5 +1,6 @@
 import type { ConfigStoreStats } from './config/store.js'
 import type { ConfigSyncStats } from './config/sync.js'
+import type { CoordinateStats } from './coordinates/coordinates.js'
 import type { UserEventStats } from './events/types.js'
 import type { CheckStats } from './health/facet.js'
 import type { DropReason } from './membership/core-driver.js'
@@ -32,6 +33,8 @@ export interface AgentMetrics {
   /** the health checks this agent runs for its own instances: counters, and run durations (seconds) by kind */
   checks: CheckStats
   events: UserEventStats
+  /** network coordinates: observations taken, resets, refused, peers whose coordinate we hold */
+  coordinates: CoordinateStats
   /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */
   config: ConfigStoreStats & { keys: number; writes: number; sync: ConfigSyncStats }
 }

@@ -40,6 +40,8 @@ import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore } from './config/store.js'
+import { Coordinates } from './coordinates/coordinates.js'
+import type { Coordinate } from './coordinates/vivaldi.js'
 
 import type { AgentMetrics } from './agent-metrics.js'
 import type { Registry as PromRegistry } from 'prom-client'
@@ -51,6 +53,7 @@ export type { Registration, RegisterOptions, ServiceChange } from './discovery/s
 export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
+export type { Coordinate } from './coordinates/vivaldi.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
 export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
@@ -103,6 +106,7 @@ interface Parts {
   userEvents: UserEvents
   configStore: ConfigStore
   configFacet: ConfigFacet
+  coordinates: Coordinates
   plane: StreamPlane | undefined
   streams: StreamDriver | undefined
   state: AgentState | undefined
@@ -208,6 +212,20 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.health.dependencies()
   }
 
+  /** This agent's network coordinate (Vivaldi, as Serf's: seconds), moved by every direct probe's round trip. */
+  coordinate(): Coordinate {
+    return this.p.coordinates.coordinate()
+  }
+
+  /**
+   * The round trip between two members estimated from their network
+   * coordinates, in ms (0 from a member to itself); undefined while either
+   * coordinate is unknown here. Either may be this agent.
+   */
+  estimateRtt(nodeA: string, nodeB: string): number | undefined {
+    return this.p.coordinates.estimateRtt(nodeA, nodeB)
+  }
+
   /** Leaves (unless `leave: false`), then closes everything. Idempotent. */
   stop(options: StopOptions = {}): Promise<void> {
     const p = this.p
@@ -236,7 +254,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   metrics(): AgentMetrics {
-    const { core, driver, catalog, errors, plane, streams, userEvents, configStore, health } = this.p
+    const { core, driver, catalog, errors, plane, streams, userEvents, configStore, health, coordinates } = this.p
     const d = driver.stats
     return {
       swim: { ...core.counters },
@@ -254,6 +272,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       events: { ...userEvents.stats },
       config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
       checks: health.stats(),
+      coordinates: coordinates.stats,
       ...(streams && plane
         ? {
             stream: {
@@ -354,6 +373,12 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason), logger })
     if (streams) driver.onStreamWork((work) => streams.run(work))
 
+    // our network coordinate beside every ping and ack, and the peers' cached
+    const coordinateRng = new Rng(ports.seed ^ 0xc0071)
+    const coordinates = new Coordinates({ self: ports.name, random: () => coordinateRng.float() })
+    mux.register('coordinate', coordinates.channel())
+    driver.onEvent((e) => e.type === 'reap' && coordinates.forget(e.member.name))
+
     const { catalog, records, health, services } = buildServices({
       core,
       mux,
@@ -404,7 +429,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
   })
 }

@@ -30,6 +30,7 @@ export type { ConfigWatch } from './config/watch.js'
 export type { ConfigView, ConfigViewEvents, StandardSchemaV1 } from './config/view.js'
 export type { ConfigOptions } from './config/settings.js'
 export type { ServiceRegistration } from './health/registration.js'
+export type { Coordinate } from './coordinates/vivaldi.js'
 export type {
   CheckDefinition,
   HttpCheckDefinition,
