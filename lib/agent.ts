@@ -393,6 +393,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       ...(plane ? { recordsTopic: topic('records')! } : {}),
       onMalformed: malformed,
       ...(state ? { remember: (service: string, id: string, reg: ServiceRegistration | undefined) => state.saveRegistration(service, id, reg) } : {}),
+      nearness: coordinates,
       pump,
     })
     membership.onMemberChange((node) => catalog.memberChanged(node))

@@ -53,6 +53,8 @@ export interface BalancerDeps {
   instances(): readonly Instance[]
   /** measured round-trip time in ms to the agent named `node`, if known (for 'latency') */
   rtt(node: string): number | undefined
+  /** round trip in ms to the agent named `node` estimated from network coordinates, if known (for 'nearest') */
+  estimate?(node: string): number | undefined
   /** uniform [0,1) random source (inject a seeded one in specs) */
   random?(): number
 }

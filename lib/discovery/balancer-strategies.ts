@@ -6,7 +6,7 @@
 import type { View } from './balancer-view.js'
 import { hashString, unitOpen } from './hash.js'
 
-export type Strategy = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash' | 'latency'
+export type Strategy = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash' | 'latency' | 'nearest'
 
 export const STRATEGIES: readonly Strategy[] = [
   'round-robin',
@@ -16,6 +16,7 @@ export const STRATEGIES: readonly Strategy[] = [
   'p2c',
   'consistent-hash',
   'latency',
+  'nearest',
 ]
 
 /** What strategies may consult. */
@@ -28,6 +29,8 @@ export interface PickContext {
   anyOutstanding(): boolean
   /** measured round-trip time to an agent, ms */
   rtt(node: string): number | undefined
+  /** round-trip time to an agent estimated from network coordinates, ms */
+  estimate?(node: string): number | undefined
 }
 
 export interface Picker {
@@ -270,17 +273,34 @@ class ConsistentHash implements Picker {
  */
 export const LATENCY_REFRESH_MS = 100
 
-class Latency implements Picker {
+/**
+ * 'nearest': as 'latency', by the round trip estimated from network
+ * coordinates (Vivaldi) rather than the last probe's: every instance is
+ * ranked, probed by us or not. Eligible within max(1.2 × best, best +
+ * 0.5 ms), since estimates are good to some 10-20 %.
+ */
+export const NEAREST_FACTOR = 1.2
+export const NEAREST_SLACK_MS = 0.5
+/** coordinates move slowly: the eligible set is recomputed at most this often */
+export const NEAREST_REFRESH_MS = 1000
+
+class Closest implements Picker {
   private view: View | undefined
   private computedAt = 0
   private count = 0
   private eligible = new Int32Array(0)
 
-  constructor(private readonly ctx: PickContext) {}
+  constructor(
+    private readonly ctx: PickContext,
+    private readonly measure: (node: string) => number | undefined,
+    private readonly factor: number,
+    private readonly slack: number,
+    private readonly refreshMs: number,
+  ) {}
 
   pick(view: View): number {
     const now = Date.now()
-    if (view !== this.view || now - this.computedAt >= LATENCY_REFRESH_MS || now < this.computedAt) {
+    if (view !== this.view || now - this.computedAt >= this.refreshMs || now < this.computedAt) {
       this.refresh(view)
       this.view = view
       this.computedAt = now
@@ -300,12 +320,12 @@ class Latency implements Picker {
     const { names, of, rtts } = view.nodes()
     let best = Infinity
     for (let n = 0; n < names.length; n++) {
-      const r = this.ctx.rtt(names[n]!)
+      const r = this.measure(names[n]!)
       const v = typeof r === 'number' && r >= 0 && r < Infinity ? r : Infinity
       rtts[n] = v
       if (v < best) best = v
     }
-    const limit = best === Infinity ? Infinity : Math.max(best * LATENCY_FACTOR, best + LATENCY_SLACK_MS)
+    const limit = best === Infinity ? Infinity : Math.max(best * this.factor, best + this.slack)
     if (this.eligible.length < view.size) this.eligible = new Int32Array(view.size)
     let count = 0
     for (let i = 0; i < view.size; i++) if (rtts[of[i]!]! <= limit) this.eligible[count++] = i
@@ -328,6 +348,8 @@ export function createPicker(strategy: Strategy, ctx: PickContext): Picker {
     case 'consistent-hash':
       return new ConsistentHash(ctx)
     case 'latency':
-      return new Latency(ctx)
+      return new Closest(ctx, (node) => ctx.rtt(node), LATENCY_FACTOR, LATENCY_SLACK_MS, LATENCY_REFRESH_MS)
+    case 'nearest':
+      return new Closest(ctx, (node) => ctx.estimate?.(node), NEAREST_FACTOR, NEAREST_SLACK_MS, NEAREST_REFRESH_MS)
   }
 }

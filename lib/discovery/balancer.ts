@@ -63,6 +63,7 @@ export class Balancer {
       outstanding: (key) => this.inFlight.get(key) ?? 0,
       anyOutstanding: () => this.inFlight.size > 0,
       rtt: (node) => this.deps.rtt(node),
+      estimate: (node) => this.deps.estimate?.(node),
     }
     this.picker = createPicker(strategy, ctx)
     // every in-flight call listens on this signal

@@ -10,6 +10,7 @@ import { RecordGossip, type RecordTopic } from '../registry/record-gossip.js'
 import { HealthFacet, type HealthEvents } from '../health/facet.js'
 import type { ServiceRegistration } from '../health/registration.js'
 import { DiscoveryIndex } from './lookup.js'
+import type { Nearness } from './near.js'
 import { Services, type ServiceEvents } from './services.js'
 
 export interface BuildServicesDeps {
@@ -29,6 +30,8 @@ export interface BuildServicesDeps {
   recordsTopic?: RecordTopic
   onMalformed(): void
   remember?(service: string, id: string, registration: ServiceRegistration | undefined): void
+  /** network coordinates: `near` and the nearest balancer */
+  nearness?: Nearness
   pump(): void
 }
 
@@ -63,6 +66,7 @@ export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records
     wallNow: () => clock.wallNow(),
     pump,
     ...(d.remember ? { remember: d.remember } : {}),
+    ...(d.nearness ? { nearness: d.nearness } : {}),
   })
   return { catalog, records, health, services }
 }

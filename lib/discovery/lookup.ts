@@ -67,7 +67,7 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new OptionsError(prefix, 'must be an object')
   const f = filter as Record<string, unknown>
   for (const key of Object.keys(f)) {
-    if (!['tags', 'meta', 'version', 'zone', 'includeUnhealthy'].includes(key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
+    if (!['tags', 'meta', 'version', 'zone', 'includeUnhealthy', 'near'].includes(key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
   }
   if (f.tags !== undefined && (!Array.isArray(f.tags) || !f.tags.every((t) => typeof t === 'string'))) {
     throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
@@ -83,6 +83,9 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
   if (f.zone !== undefined && typeof f.zone !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
   if (f.includeUnhealthy !== undefined && typeof f.includeUnhealthy !== 'boolean') {
     throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
+  }
+  if (f.near !== undefined && (typeof f.near !== 'string' || f.near.length === 0)) {
+    throw new OptionsError(`${prefix}.near`, `must be 'self', '_agent' or a member's name (got ${JSON.stringify(f.near)})`)
   }
   return f as DiscoveryFilter
 }

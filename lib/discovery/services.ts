@@ -8,6 +8,7 @@ import type { HealthFacet } from '../health/facet.js'
 import { checkRegistration, type CheckedRegistration, type ServiceRegistration } from '../health/registration.js'
 import { Balancer, type BalancerOptions } from './balancer.js'
 import { checkFilter, DiscoveryIndex } from './lookup.js'
+import { byNearness, nearNode, type Nearness } from './near.js'
 import { Watch } from './watch.js'
 
 /** What `agent.register()` returns: a handle on one registered instance. */
@@ -52,6 +53,8 @@ export interface ServicesDeps {
   recordLimit: { bytes: number; where: string }
   /** last measured round-trip time to a member (the latency balancer) */
   rtt(node: string): number | undefined
+  /** round trips estimated from network coordinates (`near`, the nearest balancer) */
+  nearness?: Nearness
   /** a fresh instance id suffix */
   randomId(): string
   wallNow(): number
@@ -185,7 +188,15 @@ export class Services {
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
   discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
     checkService(service)
-    return this.d.index.discover(service, filter === undefined ? undefined : checkFilter(filter))
+    return this.lookup(service, filter === undefined ? undefined : checkFilter(filter))
+  }
+
+  /** the index's answer, ordered by estimated RTT when the filter says `near` */
+  private lookup(service: string, filter: DiscoveryFilter | undefined): readonly Instance[] {
+    const found = this.d.index.discover(service, filter)
+    const nearness = this.d.nearness
+    if (filter?.near === undefined || !nearness) return found
+    return byNearness(found, nearNode(filter.near, this.d.self), nearness)
   }
 
   /** visible instance count per service name */
@@ -197,7 +208,16 @@ export class Services {
   balancer(service: string, options?: BalancerOptions): Balancer {
     this.d.lifecycle.assertRunning('balancer')
     checkService(service)
-    const balancer = new Balancer({ instances: () => this.d.index.all(service), rtt: (node) => this.d.rtt(node) }, options)
+    const nearness = this.d.nearness
+    const self = this.d.self
+    const balancer = new Balancer(
+      {
+        instances: () => this.d.index.all(service),
+        rtt: (node) => this.d.rtt(node),
+        ...(nearness ? { estimate: (node: string) => nearness.estimateRtt(self, node) } : {}),
+      },
+      options,
+    )
     this.balancers.add(balancer)
     return balancer
   }
@@ -207,7 +227,7 @@ export class Services {
     checkService(service)
     const checked = filter === undefined ? undefined : checkFilter(filter)
     return new Watch(
-      () => this.d.index.discover(service, checked),
+      () => this.lookup(service, checked),
       (onChange) => {
         const listener = (changed: string) => changed === service && onChange()
         this.watchers.add(listener)

@@ -12,10 +12,22 @@ function liveMembers(face: Face): Map<string, Member> {
   return out
 }
 
-/** every visible instance of `service`, unhealthy ones included, filtered by `?tag=` (each given tag) */
-function instances(face: Face, service: string, query: Query): readonly Instance[] {
+/**
+ * every visible instance of `service`, unhealthy ones included, filtered by
+ * `?tag=` (each given tag), in node then id order; with `?near=` (`_agent`
+ * or a node name) nearest first by network coordinates, as Consul sorts
+ */
+function instances(face: Face, service: string, query: Query): Instance[] {
   const tags = query.all('tag')
-  return face.agent.discover(service, { includeUnhealthy: true, ...(tags.length > 0 ? { tags } : {}) })
+  const near = query.string('near')
+  const found = face.agent.discover(service, { includeUnhealthy: true, ...(tags.length > 0 ? { tags } : {}) })
+  const sorted = [...found].sort(byId)
+  if (near === undefined || near === '') return sorted
+  const from = near === '_agent' ? face.agent.name : near
+  const rtt = (node: string) => face.agent.estimateRtt(from, node) ?? Infinity
+  // a node we hold no coordinate for: Consul leaves the order as it is
+  if (face.agent.estimateRtt(from, face.agent.name) === undefined) return sorted
+  return sorted.map((i, k) => ({ i, k, rtt: rtt(i.node) })).sort((a, b) => a.rtt - b.rtt || a.k - b.k).map((x) => x.i)
 }
 
 function byId(a: Instance, b: Instance): number {
@@ -43,7 +55,7 @@ export function catalogRoutes(router: Routes, face: Face): void {
     '/v1/catalog/service/:name',
     read(({ params, query }) => {
       const members = liveMembers(face)
-      return { body: [...instances(face, params.name!, query)].sort(byId).map((i) => catalogEntry(i, members.get(i.node), face.datacenter)) }
+      return { body: instances(face, params.name!, query).map((i) => catalogEntry(i, members.get(i.node), face.datacenter)) }
     }),
   )
   router.add(
@@ -83,7 +95,7 @@ export function healthRoutes(router: Routes, face: Face): void {
       const members = liveMembers(face)
       const deps = unavailable(params.name!)
       const passingOnly = query.flag('passing')
-      const entries = [...instances(face, params.name!, query)].sort(byId).map((i) => {
+      const entries = instances(face, params.name!, query).map((i) => {
         const m = members.get(i.node)
         const checks = [nodeCheck(m, i.node), ...instanceChecks(i, deps.get(i.id))]
         return { Node: consulNode(m, i.node, face.datacenter), Service: consulService(i, face.datacenter), Checks: checks }
@@ -95,7 +107,7 @@ export function healthRoutes(router: Routes, face: Face): void {
   router.add(
     'GET',
     '/v1/health/checks/:name',
-    read(({ params, query }) => ({ body: [...instances(face, params.name!, query)].sort(byId).flatMap((i) => instanceChecks(i, unavailable(params.name!).get(i.id))) })),
+    read(({ params, query }) => ({ body: instances(face, params.name!, query).flatMap((i) => instanceChecks(i, unavailable(params.name!).get(i.id))) })),
   )
   router.add(
     'GET',

@@ -24,6 +24,8 @@ export interface FaceAgent {
   members(): Member[]
   services(): Record<string, number>
   discover(service: string, filter?: DiscoveryFilter): readonly Instance[]
+  /** round trip estimated from network coordinates, ms (`?near=`) */
+  estimateRtt(nodeA: string, nodeB: string): number | undefined
   health(service: string): InstanceHealth[]
   dependencies(): DependencyGraph
   register(registration: ServiceRegistration, options?: RegisterOptions): Promise<Registration>

@@ -80,6 +80,13 @@ export interface DiscoveryFilter {
   zone?: string
   /** also return suspect and critical instances (default false: passing, warning and degraded only) */
   includeUnhealthy?: boolean
+  /**
+   * order by the round-trip time estimated from network coordinates,
+   * nearest first, from this agent ('self', or Consul's '_agent') or from
+   * the member of that name; instances whose node has no coordinate yet
+   * come last (Consul's `?near=`)
+   */
+  near?: string
 }
 
 /**
