@@ -46,13 +46,19 @@ export class Dissemination {
   }
 
   /** one upper-layer payload to one member, at once (see SwimNode.sendDirect) */
-  sendDirect(to: string, payload: Uint8Array): void {
+  sendDirect(to: string, payload: Uint8Array, piggyback = true): void {
     const packetSize = this.state.config.packetSize
     const message: UserMessage = { type: 'user', payload }
-    if (encodedSize(message) > packetSize - PACKET_OVERHEAD) {
+    const size = encodedSize(message)
+    if (size > packetSize - PACKET_OVERHEAD) {
       throw new RangeError(`a message of ${payload.length} bytes does not fit a ${packetSize}-byte datagram`)
     }
-    this.send(to, [message])
+    if (piggyback) return this.send(to, [message])
+    // alone, as memberlist's SendToAddress: nothing of the queue is spent on this member
+    const s = this.state
+    s.counters.packetsOut++
+    s.counters.messagesOut++
+    s.packets.push({ to, messages: [message], bytes: PACKET_OVERHEAD + size })
   }
 
   /** sends `messages` to `to` with as many queued updates as fit piggybacked */

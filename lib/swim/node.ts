@@ -224,11 +224,13 @@ export class SwimNode {
    * Sends an upper-layer payload to one member now (a request or answer of
    * its own protocol, not gossip), with queued updates piggybacked; the
    * member's delegate gets it as a user message. Not retried: the caller's
-   * protocol times out and tries again.
+   * protocol times out and tries again. `piggyback: false` sends it alone
+   * (an answer to a question that member gossiped: gossip spent on it
+   * would be spent on the one member that has the news already).
    */
-  sendDirect(now: number, to: string, payload: Uint8Array): void {
+  sendDirect(now: number, to: string, payload: Uint8Array, piggyback = true): void {
     this.state.now = now
-    this.dissemination.sendDirect(to, payload)
+    this.dissemination.sendDirect(to, payload, piggyback)
   }
 
   // ------------------------------------------------------- stream plane
