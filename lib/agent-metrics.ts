@@ -2,6 +2,7 @@ import type { ConfigStoreStats } from './config/store.js'
 import type { ConfigSyncStats } from './config/sync.js'
 import type { CoordinateStats } from './coordinates/coordinates.js'
 import type { UserEventStats } from './events/types.js'
+import type { QueryStats } from './events/queries.js'
 import type { CheckStats } from './health/facet.js'
 import type { DropReason } from './membership/core-driver.js'
 import type { StreamDriverStats } from './planes/driver.js'
@@ -33,6 +34,8 @@ export interface AgentMetrics {
   /** the health checks this agent runs for its own instances: counters, and run durations (seconds) by kind */
   checks: CheckStats
   events: UserEventStats
+  /** queries asked, received, answered; acks and answers received; duplicates, late, too large, handler errors */
+  queries: QueryStats
   /** network coordinates: observations taken, resets, refused, peers whose coordinate we hold */
   coordinates: CoordinateStats
   /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */

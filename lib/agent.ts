@@ -36,6 +36,8 @@ import type { Watch } from './discovery/watch.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
 import type { UserEvents } from './events/user-events.js'
+import { buildQueries, type AgentQueries } from './events/query-build.js'
+import type { Queries } from './events/queries.js'
 import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
@@ -48,6 +50,7 @@ import type { Registry as PromRegistry } from 'prom-client'
 export type { AgentMetrics } from './agent-metrics.js'
 export type { Member, MemberEventName } from './membership/member.js'
 export type { AgentEvents } from './events/facet.js'
+export type { AgentQueries } from './events/query-build.js'
 export type { AgentKeyring } from './membership/keyring-facet.js'
 export type { Registration, RegisterOptions, ServiceChange } from './discovery/services.js'
 export type { HealthChange } from './health/transitions.js'
@@ -104,6 +107,7 @@ interface Parts {
   health: HealthFacet
   services: Services
   userEvents: UserEvents
+  queries: Queries
   configStore: ConfigStore
   configFacet: ConfigFacet
   coordinates: Coordinates
@@ -128,10 +132,12 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   readonly keyring: AgentKeyring
   /** The replicated, versioned configuration store: reads are local, writes reach every agent. */
   readonly config: ConfigFacet
+  /** Queries, as Serf's: ask every agent (filtered) and read their answers until a timeout. */
+  readonly queries: AgentQueries
   private readonly p: Parts
 
   /** @internal use createAgent() */
-  constructor(name: string, address: string, build: (agent: Agent) => { parts: Parts; events: AgentEvents; keyring: AgentKeyring }) {
+  constructor(name: string, address: string, build: (agent: Agent) => { parts: Parts; events: AgentEvents; keyring: AgentKeyring; queries: AgentQueries }) {
     super()
     this.name = name
     this.address = address
@@ -140,6 +146,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     this.events = built.events
     this.keyring = built.keyring
     this.config = built.parts.configFacet
+    this.queries = built.queries
   }
 
   members(): Member[] {
@@ -244,6 +251,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.membership.close()
       p.records.close()
       p.userEvents.close()
+      p.queries.close()
       p.configFacet.close()
       p.configStore.close()
       p.streams?.close()
@@ -254,7 +262,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   metrics(): AgentMetrics {
-    const { core, driver, catalog, errors, plane, streams, userEvents, configStore, health, coordinates } = this.p
+    const { core, driver, catalog, errors, plane, streams, userEvents, queries, configStore, health, coordinates } = this.p
     const d = driver.stats
     return {
       swim: { ...core.counters },
@@ -270,6 +278,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       internalErrors: errors.count + (streams?.internalErrors ?? 0) + (plane?.stats.internalErrors ?? 0),
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
+      queries: { ...queries.stats },
       config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
       checks: health.stats(),
       coordinates: coordinates.stats,
@@ -400,6 +409,24 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     driver.onPumped(() => services.flush())
 
     const userEvents = buildEvents({ core, mux, name: ports.name, pump, ...(plane ? { plane } : {}), sealer: sealer('event') })
+    const queryRng = new Rng(ports.seed ^ 0x9e47)
+    const queries = buildQueries({
+      core,
+      mux,
+      clock,
+      logger: logger.child('queries'),
+      lifecycle,
+      settings: o.queries,
+      ...(plane ? { plane } : {}),
+      sealer: sealer('query'),
+      target: {
+        name: ports.name,
+        services: () => new Set(services.registrations().map((r) => r.service)),
+        meta: () => core.member(ports.name)?.meta ?? {},
+      },
+      random: () => queryRng.float(),
+      pump,
+    })
 
     const configTopic = topic('config')
     const config = buildConfig({
@@ -430,8 +457,8 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, ticker }
-    return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, ticker }
+    return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()), queries: queries.facet }
   })
 }
 

@@ -5,6 +5,7 @@ export type {
   AgentMetrics,
   StopOptions,
   AgentEvents,
+  AgentQueries,
   AgentKeyring,
   Member,
   MemberEventName,
@@ -16,6 +17,10 @@ export type {
   DependencyGraph,
 } from './agent.js'
 export type { UserEvent, EventHandler } from './events/types.js'
+export type { AskOptions, QueryHandler, QueryInfo } from './events/queries.js'
+export type { QueryFilter } from './events/query-filter.js'
+export type { QueryResult, QueryResponse, QuerySummary } from './events/query-result.js'
+export type { QueryOptions } from './events/query-build.js'
 export { MAX_EVENT_PAYLOAD } from './events/frame.js'
 export { StreamError } from './planes/stream-plane.js'
 export type { AgentOptions } from './options.js'

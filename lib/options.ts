@@ -8,6 +8,7 @@ import { Keyring } from './wire/keyring.js'
 import type { LogSink } from './runtime/logger.js'
 import { resolveConfigSettings, type ConfigOptions, type ConfigSettings } from './config/settings.js'
 import { resolveHttpSettings, type HttpOptions, type HttpSettings } from './http/settings.js'
+import { resolveQuerySettings, type QueryOptions, type QuerySettings } from './events/query-build.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
 export interface AgentOptions extends Partial<SwimConfig> {
@@ -72,6 +73,8 @@ export interface AgentOptions extends Partial<SwimConfig> {
    * off unless given (`true`: 127.0.0.1:8500)
    */
   http?: HttpOptions | boolean
+  /** queries (`agent.queries`): the default timeout's multiplier */
+  queries?: QueryOptions
 }
 
 export interface ResolvedOptions {
@@ -96,6 +99,7 @@ export interface ResolvedOptions {
   config: ConfigSettings
   dataDir?: string
   http?: HttpSettings
+  queries: QuerySettings
 }
 
 export const DEFAULT_PORT = 7946
@@ -126,6 +130,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'config',
   'dataDir',
   'http',
+  'queries',
   ...CONFIG_KEYS,
 ])
 
@@ -298,6 +303,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     encryption,
     maxStateBytes,
     config,
+    queries: resolveQuerySettings(o.queries),
   }
   if (stream) resolved.stream = stream
   if (keyring) resolved.keyring = keyring

@@ -16,6 +16,8 @@ export const CHANNELS = {
   config: 4,
   /** a member's network coordinate, beside its pings and acks (coordinates/) */
   coordinate: 5,
+  /** queries: questions gossiped, acks and answers sent straight back, relays (events/) */
+  queries: 6,
 } as const satisfies Record<string, number>
 
 export type ChannelName = keyof typeof CHANNELS
