@@ -23,6 +23,11 @@ import { keyringFacet, type AgentKeyring } from './membership/keyring-facet.js'
 import { toMember, type Member, type MemberEvents } from './membership/member.js'
 import { sealedTopic } from './membership/sealed-topic.js'
 import { dnsResolver, type HostResolver } from './membership/seeds.js'
+import { SeedDiscovery, type SeedSource } from './membership/seed-discovery.js'
+import { dnsSeeds } from './membership/dns-seeds.js'
+import { startMdns } from './membership/mdns.js'
+import { OptionsError } from './errors.js'
+import { isIP } from 'node:net'
 import type { Catalog } from './registry/catalog.js'
 import type { RecordGossip } from './registry/record-gossip.js'
 import type { DiscoveryFilter, Instance } from './registry/types.js'
@@ -87,6 +92,8 @@ export interface AgentPorts {
   randomId(): string
   /** what the agent kept in its dataDir before a restart, and keeps there now */
   state?: AgentState
+  /** where seeds are found while the agent is alone (DNS, multicast DNS); closed with the agent */
+  seedSources?: SeedSource[]
 }
 
 /** how often TTL leases, tombstones, long-critical instances and lonely seeds are looked at */
@@ -114,6 +121,7 @@ interface Parts {
   plane: StreamPlane | undefined
   streams: StreamDriver | undefined
   state: AgentState | undefined
+  discovery: SeedDiscovery | undefined
   ticker: Timer
 }
 
@@ -256,7 +264,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.configStore.close()
       p.streams?.close()
       await p.health.close()
-      await Promise.all([p.transport.close(), p.plane?.close(), p.state?.close()])
+      await Promise.all([p.transport.close(), p.plane?.close(), p.state?.close(), p.discovery?.close()])
     })()
     return this.stopped
   }
@@ -299,6 +307,11 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   /** @internal joins the seeds given at creation; keeps retrying in the background if none answers in time */
   joinOnStart(seeds: string[]): Promise<void> {
     return this.p.membership.joinOnStart(seeds)
+  }
+
+  /** @internal looks for seeds (DNS, mDNS) and joins them, waiting up to `timeoutMs`; keeps looking in the background while alone */
+  discoverSeeds(timeoutMs: number): Promise<void> {
+    return this.p.discovery?.start(timeoutMs) ?? Promise.resolve()
   }
 
   /**
@@ -447,17 +460,29 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     // registrations from before a restart are live again at once; the service's own register() replaces them
     for (const stored of state?.registrations() ?? []) services.restore(checkRegistration(stored, 'restored registration'))
     o.services.forEach((reg, i) => services.registerChecked(reg, `services[${i}]`))
+    const discovery =
+      ports.seedSources && ports.seedSources.length > 0
+        ? new SeedDiscovery({
+            sources: ports.seedSources,
+            self: ports.address,
+            alone: () => core.liveCount <= 1 && !core.hasLeft,
+            join: (seeds) => membership.joinDiscovered(seeds),
+            clock,
+            logger: logger.child('seeds'),
+          })
+        : undefined
     let ticks = 0
     const ticker = every(clock, TICK_MS, () => {
       if (lifecycle.stopped) return
       catalog.tick()
       health.tick()
       membership.tick()
+      discovery?.tick()
       config.store.tick()
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, ticker }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, discovery, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()), queries: queries.facet }
   })
 }
@@ -470,6 +495,7 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const state = resolved.dataDir === undefined ? undefined : await AgentState.open(resolved.dataDir, logger, () => errors)
   let transport: DatagramTransport | undefined
   let plane: StreamPlane | undefined
+  let seedSources: SeedSource[] = []
   let agent: Agent
   try {
     transport = await createUdpTransport(resolved.bind)
@@ -483,6 +509,7 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
     // a restart with the same dataDir is the same node, a little later in its life
     const name = resolved.name ?? state?.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
     await state?.saveNode(name, state.incarnation + 1)
+    seedSources = await startSeedSources(resolved, name, formatAddress(host, port), logger)
     agent = startAgent(resolved, {
       transport,
       clock: systemClock(),
@@ -494,6 +521,7 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
       seed: resolved.randomSeed ?? randomInt(0, 2 ** 32),
       randomId: () => randomBytes(4).toString('hex'),
       ...(state ? { state } : {}),
+      ...(seedSources.length > 0 ? { seedSources } : {}),
     })
     errors = agent.internalErrorsPort
     if (resolved.http) {
@@ -512,14 +540,31 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
     }
   } catch (err) {
     // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back
-    await Promise.all([transport?.close(), plane?.close(), state?.close()])
+    await Promise.all([transport?.close(), plane?.close(), state?.close(), ...seedSources.map((s) => s.close?.())])
     throw err
   }
   // the members it knew before a restart are seeds too (a few, at random)
   const known = state ? new Rng(randomInt(0, 2 ** 32)).shuffle(state.knownAddresses(agent.address)).slice(0, KNOWN_SEEDS) : []
   const seeds = [...new Set([...resolved.seeds, ...known])]
   if (seeds.length > 0) await agent.joinOnStart(seeds)
+  // seedless bootstrap: DNS or multicast DNS find the seeds, now and whenever the agent is alone
+  if (seedSources.length > 0) await agent.discoverSeeds(resolved.joinTimeout)
   return agent
+}
+
+/** the seed sources `seeds` asks for (DNS records, multicast DNS), started */
+async function startSeedSources(o: ResolvedOptions, name: string, address: string, logger: Logger): Promise<SeedSource[]> {
+  const d = o.seedDiscovery
+  if (!d) return []
+  const { host, port } = parseAddress(address)
+  const sources: SeedSource[] = []
+  if (d.dns) sources.push(dnsSeeds({ name: d.dns.name, ...(d.dns.server ? { server: d.dns.server } : {}), port: d.dns.port ?? port, ipv6: isIP(host) === 6 }))
+  if (d.mdns) {
+    if (isIP(host) !== 4) throw new OptionsError('seeds.mdns', `multicast DNS speaks IPv4 here, and this agent advertises ${host}`)
+    const iface = d.mdns.interface ?? host
+    sources.push(await startMdns({ name, cluster: o.cluster, address, interface: iface, logger: logger.child('mdns') }))
+  }
+  return sources
 }
 
 /** members remembered from before a restart that are tried as seeds */

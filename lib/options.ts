@@ -1,7 +1,8 @@
 import { isIP } from 'node:net'
 import { CONFIG_KEYS, PROFILES, type ProfileName, type SwimConfig } from './swim/config.js'
 import { OptionsError } from './errors.js'
-import { checkMeta, checkPort, checkSeed, show } from './membership/validate.js'
+import { checkMeta, checkPort, show } from './membership/validate.js'
+import { resolveSeedOptions, type SeedOptions, type SeedSettings } from './membership/seed-options.js'
 import type { ServiceRegistration } from './health/registration.js'
 import { checkRegistration, type CheckedRegistration } from './health/registration.js'
 import { Keyring } from './wire/keyring.js'
@@ -18,8 +19,13 @@ export interface AgentOptions extends Partial<SwimConfig> {
   bind?: { host?: string; port?: number }
   /** the address others should use to reach us, when it differs from the bound one */
   advertise?: { host: string; port: number }
-  /** "host:port" of members to join on start; IPv6 as "[::1]:7946" */
-  seeds?: string[]
+  /**
+   * "host:port" of members to join on start (IPv6 as "[::1]:7946"), or
+   * where to find them: `{ mdns: true }` (multicast DNS on the LAN),
+   * `{ dns: '_shoal._udp.example.internal', server? }` (SRV or A records),
+   * `{ static: [...] }`, or a mix
+   */
+  seeds?: string[] | SeedOptions
   /** timer profile: 'lan' (default), 'wan' or 'local' */
   profile?: ProfileName
   meta?: Record<string, string>
@@ -81,7 +87,10 @@ export interface ResolvedOptions {
   name?: string
   bind: { host: string; port: number }
   advertise?: { host: string; port: number }
+  /** the static seeds */
   seeds: string[]
+  /** where else seeds are found (mDNS, DNS), when `seeds` is an object that says so */
+  seedDiscovery?: Omit<SeedSettings, 'static'>
   profile: ProfileName
   meta: Record<string, string>
   swim: SwimConfig
@@ -205,11 +214,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     advertise = { host, port: checkPort('advertise.port', a.port, false) }
   }
 
-  const seeds: string[] = []
-  if (o.seeds !== undefined) {
-    if (!Array.isArray(o.seeds)) throw new OptionsError('seeds', 'must be an array of "host:port" strings')
-    o.seeds.forEach((seed, i) => seeds.push(checkSeed(`seeds[${i}]`, seed)))
-  }
+  const { static: seeds, ...seedDiscovery } = resolveSeedOptions(o.seeds)
 
   let stream: { port?: number } | undefined = {}
   if (o.stream === false) stream = undefined
@@ -305,6 +310,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     config,
     queries: resolveQuerySettings(o.queries),
   }
+  if (seedDiscovery.mdns || seedDiscovery.dns) resolved.seedDiscovery = seedDiscovery
   if (stream) resolved.stream = stream
   if (keyring) resolved.keyring = keyring
   if (name !== undefined) resolved.name = name

@@ -46,6 +46,8 @@ export class Membership {
   private readonly changeHandlers: ((node: string) => void)[] = []
   private readonly seeds: SeedRetry
   private readonly unsubscribe: (() => void) | undefined
+  /** the join attempt through seeds that discovery found (DNS, mDNS), replaced by the next */
+  private discovered: { seq: number; done(joined: boolean): void } | undefined
 
   constructor(private readonly d: MembershipDeps) {
     this.seeds = new SeedRetry(d.address, d.driver.core)
@@ -116,6 +118,32 @@ export class Membership {
       }
       timer = this.d.clock.setTimer(done, this.d.joinTimeout)
       this.pendingJoins.set(seq, { seeds: new Set(resolved), resolve: done, reject: done })
+      driver.pump()
+    })
+  }
+
+  /**
+   * joins through seeds that discovery found, in the background, replacing
+   * the previous such attempt (whose promise resolves false); resolves true
+   * once a seed answered, false if refused or replaced
+   */
+  joinDiscovered(seeds: string[]): Promise<boolean> {
+    const { driver } = this.d
+    if (this.d.lifecycle.stopped || driver.core.hasLeft || seeds.length === 0) return Promise.resolve(false)
+    const previous = this.discovered
+    if (previous) {
+      this.pendingJoins.delete(previous.seq)
+      driver.core.cancelJoin(previous.seq)
+      previous.done(false)
+    }
+    return new Promise<boolean>((resolve) => {
+      const seq = driver.core.join(driver.now(), seeds)
+      const done = (joined: boolean): void => {
+        if (this.discovered?.seq === seq) this.discovered = undefined
+        resolve(joined)
+      }
+      this.discovered = { seq, done }
+      this.pendingJoins.set(seq, { seeds: new Set(seeds), resolve: () => done(true), reject: () => done(false) })
       driver.pump()
     })
   }
