@@ -304,7 +304,8 @@ export class Queries {
           }
           if (encoded[1].length > MAX_ANSWER_PAYLOAD) {
             this.stats.tooLarge++
-            this.d.logger.warn(`query ${q.name}: the answer encodes to ${encoded[1].length} bytes; answers carry at most ${MAX_ANSWER_PAYLOAD} (64 KiB): not sent`)
+            const err = new OptionsError('answer', `encodes to ${encoded[1].length} bytes; an answer carries at most ${MAX_ANSWER_PAYLOAD} (64 KiB)`)
+            this.d.logger.warn(`query ${q.name}: not answered: ${err.message}`)
             return
           }
           this.respond(q, RESPONSE_ANSWER, encoded[0], encoded[1], deadline)

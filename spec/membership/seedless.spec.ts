@@ -208,3 +208,70 @@ describe('seedless bootstrap: multicast DNS on the loopback interface', function
     assert.equal(a.members().length, 2)
   })
 })
+
+/**
+ * Across network namespaces (root and `ip netns` only): two agents in their
+ * own namespaces joined by a veth pair, each on its own interface address,
+ * find each other over multicast as two hosts of a LAN would. The
+ * namespaces (and the veth with them) are removed afterwards.
+ */
+describe('seedless bootstrap: multicast DNS across network namespaces (veth pair)', function () {
+  this.timeout(60_000)
+  const tag = randomBytes(3).toString('hex')
+  const ns = [`shoal-a-${tag}`, `shoal-b-${tag}`]
+  const children: import('node:child_process').ChildProcess[] = []
+
+  const sh = async (args: string[]) => {
+    const { execFile } = await import('node:child_process')
+    return new Promise<void>((resolve, reject) => execFile('ip', args, (err, _out, stderr) => (err ? reject(new Error(`ip ${args.join(' ')}: ${stderr || err.message}`)) : resolve())))
+  }
+
+  before(async function () {
+    const why = process.getuid?.() !== 0 ? 'not root' : await sh(['netns', 'add', ns[0]!]).then(() => undefined, (err: Error) => err.message)
+    if (why !== undefined) {
+      console.log(`      (skipped: network namespaces are not available here: ${why})`)
+      this.skip()
+    }
+    await sh(['netns', 'add', ns[1]!])
+    await sh(['link', 'add', `va${tag}`, 'type', 'veth', 'peer', 'name', `vb${tag}`])
+    await sh(['link', 'set', `va${tag}`, 'netns', ns[0]!])
+    await sh(['link', 'set', `vb${tag}`, 'netns', ns[1]!])
+    for (const [i, n] of ns.entries()) {
+      const dev = i === 0 ? `va${tag}` : `vb${tag}`
+      await sh(['-n', n, 'addr', 'add', `10.231.77.${i + 1}/24`, 'dev', dev])
+      await sh(['-n', n, 'link', 'set', dev, 'up'])
+      await sh(['-n', n, 'link', 'set', 'lo', 'up'])
+    }
+  })
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL')
+    for (const n of ns) await sh(['netns', 'del', n]).catch(() => {})
+  })
+
+  it('an agent in each namespace finds the other by mDNS over the veth and they form one mesh', async () => {
+    const { spawn } = await import('node:child_process')
+    const cluster = `netns-${tag}`
+    const seen = new Map<string, string[]>()
+    for (const [i, n] of ns.entries()) {
+      const name = `ns-agent-${i}`
+      const child = spawn('ip', ['netns', 'exec', n, process.execPath, '--import', 'tsx', 'spec/fixtures/mdns-agent.ts', name, `10.231.77.${i + 1}`, cluster], { stdio: ['ignore', 'pipe', 'pipe'] })
+      children.push(child)
+      let buffer = ''
+      child.stdout!.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString()
+        const lines = buffer.split('\n')
+        buffer = lines.pop()!
+        for (const line of lines) if (line.startsWith('[')) seen.set(name, JSON.parse(line) as string[])
+      })
+      let err = ''
+      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()))
+      child.on('exit', (code) => code !== 0 && code !== null && seen.set(name, [`exited ${code}: ${err.slice(0, 300)}`]))
+    }
+    await waitFor(
+      () => [...seen.values()].length === 2 && [...seen.values()].every((m) => m.length === 2 && m.every((x) => x.endsWith(':alive'))),
+      'both agents see each other alive',
+      { timeout: 40_000, detail: () => JSON.stringify([...seen]) },
+    )
+  })
+})
