@@ -25,7 +25,6 @@ import { sealedTopic } from './membership/sealed-topic.js'
 import { dnsResolver, type HostResolver } from './membership/seeds.js'
 import { SeedDiscovery, type SeedSource } from './membership/seed-discovery.js'
 import { dnsSeeds } from './membership/dns-seeds.js'
-import { startMdns } from './membership/mdns.js'
 import { OptionsError } from './errors.js'
 import { isIP } from 'node:net'
 import type { Catalog } from './registry/catalog.js'
@@ -562,6 +561,8 @@ async function startSeedSources(o: ResolvedOptions, name: string, address: strin
   if (d.mdns) {
     if (isIP(host) !== 4) throw new OptionsError('seeds.mdns', `multicast DNS speaks IPv4 here, and this agent advertises ${host}`)
     const iface = d.mdns.interface ?? host
+    // dns-packet loads only for an agent that asks for multicast DNS
+    const { startMdns } = await import('./membership/mdns.js')
     sources.push(await startMdns({ name, cluster: o.cluster, address, interface: iface, logger: logger.child('mdns') }))
   }
   return sources
