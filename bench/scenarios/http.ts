@@ -29,6 +29,7 @@ import { startHttpChild, type ChildMemory, type HttpChild } from '../lib/http-ch
 import { drive, openWatchers, send, targetOf, type DriveResult, type Target } from '../lib/http-load.js'
 import { bounded, countUnhandled, mulberry32, sleep, stopAgents, waitUntil } from '../lib/mesh-common.js'
 import { procStatFields } from '../lib/udp-procs.js'
+import { ANSWER_SLICE } from '../../lib/http/blocking.js'
 import { notesTable, round } from '../lib/udp-run.js'
 
 const MiB = 1024 * 1024
@@ -375,7 +376,7 @@ function report(p: HttpParams, setup: Setup, reads: ReadRow[], watches: WatchRow
     notesTable('notes', [
       `The measured agent runs alone in a child process (node --expose-gc, datagrams only, profile '${p.profile}'); the clients and the other ${p.nodes - 1} agents share the bench process, so the two sides do not share an event loop but do share the machine's cores.`,
       'Reads: each client sends its next GET as soon as it has read the last answer (closed loop); latency is from the request until the whole answer was read, on a kept-alive connection. Answers are computed from the agent memory on each request (no answer cache in the face); KV keys at random (seeded).',
-      `Watchers: one connection each, opened ${p.batch} at a time, each batch held by the face before the next; memory is the agent process after three forced GCs. 'face answered all' is when the agent, asked over its stdin, no longer held the woken watchers (it answers a key's waiters in one turn of its loop, and 'agent loop max' is how long its event loop was held meanwhile); 'first/median/all returned' are when the clients in the bench process had read each answer, on their own event loop.`,
+      `Watchers: one connection each, opened ${p.batch} at a time, each batch held by the face before the next; memory is the agent process after three forced GCs. 'face answered all' is when the agent, asked over its stdin, no longer held the woken watchers (the face answers them ${ANSWER_SLICE} per turn of its loop; 'agent loop max' is the agent's longest event-loop delay from the write until then); 'first/median/all returned' are when the clients in the bench process had read each answer, on their own event loop. RSS deltas of a few MiB are noise (V8 and the allocator return pages when they like).`,
       "Reads: 'agent CPU %' is the agent process, 'clients CPU %' this process (the clients and the other agents), each in % of one core over the measured window: a client side near 100 % means the figure is the clients' limit, not the agent's.",
       ...(unhandled > 0 ? [`${unhandled} promise rejection(s) escaped the library in the bench process (first: ${firstUnhandled})`] : []),
       ...watches.filter((r) => r.firstError).map((r) => `W=${r.watchers}: first watcher error: ${r.firstError}`),
