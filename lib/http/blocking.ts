@@ -33,6 +33,14 @@ export interface BlockingOptions {
   sweepMs?: number
 }
 
+/**
+ * Waiters answered per turn of the event loop: one change that wakes
+ * thousands answers them a slice at a time (the first slice at once), so
+ * the agent's loop, and SWIM's probes with it, is never held for long
+ * (10,000 answers in one turn held it for over a second).
+ */
+export const ANSWER_SLICE = 256
+
 /** Consul's default and largest `wait` */
 export const DEFAULT_WAIT_MS = 5 * 60_000
 export const MAX_WAIT_MS = 10 * 60_000
@@ -59,6 +67,10 @@ export class BlockingQueries {
   private readonly seen = new Map<string, Seen>()
   private readonly waiters = new Map<string, Set<Waiter>>()
   private scheduled = false
+  /** woken waiters not answered yet, a slice per turn */
+  private readonly answering: { batch: Waiter[]; at: number; e: Evaluated; index: number }[] = []
+  private unanswered = 0
+  private draining = false
   private readonly sweep: NodeJS.Timeout
   private readonly maxSeen: number
 
@@ -73,9 +85,9 @@ export class BlockingQueries {
     return Math.max(this.last, toVersion(this.o.wallNow()))
   }
 
-  /** how many requests are waiting */
+  /** how many requests are waiting (woken ones not answered yet included) */
   get waiting(): number {
-    let n = 0
+    let n = this.unanswered
     for (const set of this.waiters.values()) n += set.size
     return n
   }
@@ -139,18 +151,46 @@ export class BlockingQueries {
         if (!first) continue
         const e = first.compute()
         const index = this.indexOf(key, e)
-        for (const w of [...set]) {
-          if (w.index === index) continue
-          this.remove(w)
-          w.respond(e, index)
-        }
+        const woken = [...set].filter((w) => w.index !== index)
+        for (const w of woken) this.remove(w)
+        if (woken.length > 0) this.answer(woken, e, index)
       }
     })
+  }
+
+  /** answers `batch` with `e`, ANSWER_SLICE per turn of the loop, the first slice now */
+  private answer(batch: Waiter[], e: Evaluated, index: number): void {
+    this.answering.push({ batch, at: 0, e, index })
+    this.unanswered += batch.length
+    if (this.draining) return
+    this.draining = true
+    const step = () => {
+      try {
+        this.drain(ANSWER_SLICE)
+      } finally {
+        if (this.answering.length > 0) setImmediate(step)
+        else this.draining = false
+      }
+    }
+    step()
+  }
+
+  /** answers up to `max` woken waiters */
+  private drain(max: number): void {
+    for (let n = 0; n < max && this.answering.length > 0; n++) {
+      const job = this.answering[0]!
+      const w = job.batch[job.at++]!
+      if (job.at === job.batch.length) this.answering.shift()
+      this.unanswered--
+      // a client gone meanwhile is skipped by respond (its response is destroyed)
+      w.respond(job.e, job.index)
+    }
   }
 
   /** answers every waiting query now (the face is closing) */
   close(): void {
     clearInterval(this.sweep)
+    this.drain(Number.POSITIVE_INFINITY)
     for (const set of [...this.waiters.values()]) {
       for (const w of [...set]) {
         this.remove(w)
