@@ -41,6 +41,11 @@ export interface BlockingOptions {
  */
 export const ANSWER_SLICE = 256
 
+/** how long a computed answer is served again when nothing changed, ms */
+const CACHE_MS = 1000
+/** answers kept at most (least recently computed forgotten) */
+const CACHE_ENTRIES = 512
+
 /** Consul's default and largest `wait` */
 export const DEFAULT_WAIT_MS = 5 * 60_000
 export const MAX_WAIT_MS = 10 * 60_000
@@ -73,6 +78,12 @@ export class BlockingQueries {
   private draining = false
   private readonly sweep: NodeJS.Timeout
   private readonly maxSeen: number
+  /**
+   * answers computed since the last change, served again to the same query
+   * for up to CACHE_MS (what changes without an event, an RTT, is that stale
+   * at most): a hot GET is then a lookup, not a computation and a hash
+   */
+  private readonly cache = new Map<string, { e: Evaluated; index: number; at: number }>()
 
   constructor(private readonly o: BlockingOptions) {
     this.maxSeen = o.maxSeen ?? 10_000
@@ -115,8 +126,7 @@ export class BlockingQueries {
    * after `waitMs`; `onClose` registers what cancels the wait (the client went away).
    */
   query(key: string, index: number | undefined, waitMs: number, compute: () => Evaluated, respond: (e: Evaluated, index: number) => void, onClose: (cancel: () => void) => void): void {
-    const e = compute()
-    const current = this.indexOf(key, e)
+    const { e, index: current } = this.evaluate(key, compute)
     if (index === undefined || index === 0 || current !== index) {
       respond(e, current)
       return
@@ -130,8 +140,8 @@ export class BlockingQueries {
       respond,
       timer: setTimeout(() => {
         if (!this.remove(waiter)) return
-        const late = compute()
-        respond(late, this.indexOf(key, late))
+        const late = this.evaluate(key, compute)
+        respond(late.e, late.index)
       }, ms),
     }
     let set = this.waiters.get(key)
@@ -140,8 +150,22 @@ export class BlockingQueries {
     onClose(() => this.remove(waiter))
   }
 
-  /** something the answers read changed: evaluate every waiting query once, on the next turn */
+  /** the answer to `key` and its index: cached since the last change, or computed now */
+  private evaluate(key: string, compute: () => Evaluated): { e: Evaluated; index: number } {
+    const now = performance.now()
+    const hit = this.cache.get(key)
+    if (hit && now - hit.at < CACHE_MS) return hit
+    const e = compute()
+    const entry = { e, index: this.indexOf(key, e), at: now }
+    this.cache.delete(key)
+    this.cache.set(key, entry)
+    if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!)
+    return entry
+  }
+
+  /** something the answers read changed: forget cached answers, and evaluate every waiting query once, on the next turn */
   changed(): void {
+    this.cache.clear()
     if (this.scheduled || this.waiters.size === 0) return
     this.scheduled = true
     setImmediate(() => {
@@ -149,8 +173,7 @@ export class BlockingQueries {
       for (const [key, set] of [...this.waiters]) {
         const first = set.values().next().value
         if (!first) continue
-        const e = first.compute()
-        const index = this.indexOf(key, e)
+        const { e, index } = this.evaluate(key, first.compute)
         const woken = [...set].filter((w) => w.index !== index)
         for (const w of woken) this.remove(w)
         if (woken.length > 0) this.answer(woken, e, index)
