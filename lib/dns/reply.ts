@@ -28,7 +28,10 @@ export interface Reply {
 const AA = 1 << 10
 const TC = 1 << 9
 const RD = 1 << 8
+const QR = 1 << 15
 const HEADER_BYTES = 12
+/** a compression pointer to the question's name, right after the header */
+const TO_QUESTION = Buffer.from([0xc0, HEADER_BYTES])
 
 /** how many bytes a UDP answer to a client may take: 512, or its EDNS size (RFC 6891 §6.2.5: never below 512) */
 export function udpLimit(ednsSize: number | undefined): number {
@@ -41,49 +44,61 @@ export function udpLimit(ednsSize: number | undefined): number {
  * records no SRV answer points to go first (RFC 2181 §9: no TC for those);
  * then answers go from the end (they are in random order) with the
  * additional records of theirs, and TC is set so the client asks again over
- * TCP. The question is echoed byte for byte.
+ * TCP. The question is echoed byte for byte, and a record named as the
+ * question points to it (RFC 1035 §4.1.4) rather than repeating the name.
  */
 export function encodeReply(r: Reply, limit: number): { bytes: Buffer; truncated: boolean } {
-  const opt: Answer[] = r.edns ? [optRecord(RCODES[r.rcode])] : []
-  const fixed = HEADER_BYTES + (r.rawQuestion?.length ?? 0) + sizeOf(opt)
-  const fits = (answers: Answer[], authorities: Answer[], additionals: Answer[]) => fixed + sizeOf(answers) + sizeOf(authorities) + sizeOf(additionals) <= limit
+  const qname = r.rawQuestion?.subarray(0, r.rawQuestion.length - 4)
+  const bytesOf = (records: Answer[]) => records.map((a) => recordBytes(a, qname))
+  const answers = bytesOf(r.answers)
+  const authorities = bytesOf(r.authorities)
+  const additionals = bytesOf(r.additionals)
+  const opt = r.edns ? bytesOf([optRecord(RCODES[r.rcode])]) : []
+  const fixed = HEADER_BYTES + (r.rawQuestion?.length ?? 0) + total(opt)
+  const message = (an: Buffer[], ns: Buffer[], ar: Buffer[], truncated: boolean) => ({ bytes: assemble(r, an, ns, [...ar, ...opt], truncated), truncated })
 
-  if (fits(r.answers, r.authorities, r.additionals)) return { bytes: encode(r, r.answers, r.authorities, r.additionals, opt, false), truncated: false }
-  const linked = (answers: Answer[]) => {
-    const targets = new Set(answers.flatMap((a) => (a.type === 'SRV' ? [a.data.target.toLowerCase()] : [])))
-    return r.additionals.filter((a) => targets.has(a.name.toLowerCase()))
+  if (fixed + total(answers) + total(authorities) + total(additionals) <= limit) return message(answers, authorities, additionals, false)
+  // which additional records each answer needs: an SRV answer its target's address
+  const targets = r.answers.map((a) => (a.type === 'SRV' ? a.data.target.toLowerCase() : undefined))
+  const linked = (kept: number) => {
+    const wanted = new Set(targets.slice(0, kept))
+    return additionals.filter((_, i) => wanted.has(r.additionals[i]!.name.toLowerCase()))
   }
-  const needed = linked(r.answers)
-  if (needed.length < r.additionals.length && fits(r.answers, r.authorities, needed)) return { bytes: encode(r, r.answers, r.authorities, needed, opt, false), truncated: false }
+  const needed = linked(answers.length)
+  if (needed.length < additionals.length && fixed + total(answers) + total(authorities) + total(needed) <= limit) return message(answers, authorities, needed, false)
 
-  // the longest prefix of answers that fits with its additional records (sizes add up: nothing is compressed)
-  const answerSizes = r.answers.map((a) => sizeOf([a]))
-  const extraSizes = new Map(r.additionals.map((a) => [a.name.toLowerCase(), sizeOf([a])]))
+  // the longest prefix of answers that fits with the additional records it needs
+  const extraBytes = new Map(r.additionals.map((a, i) => [a.name.toLowerCase(), additionals[i]!.length]))
+  const seen = new Set<string>()
   let used = fixed
   let kept = 0
-  const seen = new Set<string>()
-  for (; kept < r.answers.length; kept++) {
-    const a = r.answers[kept]!
-    let cost = answerSizes[kept]!
-    const target = a.type === 'SRV' ? a.data.target.toLowerCase() : undefined
-    if (target !== undefined && !seen.has(target)) cost += extraSizes.get(target) ?? 0
+  for (; kept < answers.length; kept++) {
+    const target = targets[kept]
+    const cost = answers[kept]!.length + (target !== undefined && !seen.has(target) ? (extraBytes.get(target) ?? 0) : 0)
     if (used + cost > limit) break
     used += cost
     if (target !== undefined) seen.add(target)
   }
-  const answers = r.answers.slice(0, kept)
-  return { bytes: encode(r, answers, [], linked(answers), opt, true), truncated: true }
+  return message(answers.slice(0, kept), [], linked(kept), true)
 }
 
-function encode(r: Reply, answers: Answer[], authorities: Answer[], additionals: Answer[], opt: Answer[], truncated: boolean): Buffer {
-  const code = RCODES[r.rcode]
-  const flags = (r.opcode << 11) | (r.aa ? AA : 0) | (truncated ? TC : 0) | (r.rd ? RD : 0) | (code & 0xf)
-  const body = dnsPacket.encode({ type: 'response', id: r.id, flags, questions: [], answers, authorities, additionals: [...additionals, ...opt] })
-  if (r.rawQuestion === undefined) return body
-  // dns-packet compresses nothing, so the question can be put back in as it came
-  const out = Buffer.concat([body.subarray(0, HEADER_BYTES), r.rawQuestion, body.subarray(HEADER_BYTES)])
-  out.writeUInt16BE(1, 4)
-  return out
+function assemble(r: Reply, answers: Buffer[], authorities: Buffer[], additionals: Buffer[], truncated: boolean): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES)
+  header.writeUInt16BE(r.id, 0)
+  header.writeUInt16BE(QR | (r.opcode << 11) | (r.aa ? AA : 0) | (truncated ? TC : 0) | (r.rd ? RD : 0) | (RCODES[r.rcode] & 0xf), 2)
+  header.writeUInt16BE(r.rawQuestion ? 1 : 0, 4)
+  header.writeUInt16BE(answers.length, 6)
+  header.writeUInt16BE(authorities.length, 8)
+  header.writeUInt16BE(additionals.length, 10)
+  return Buffer.concat([header, ...(r.rawQuestion ? [r.rawQuestion] : []), ...answers, ...authorities, ...additionals])
+}
+
+/** one record's bytes (dns-packet's encoding); its owner name a pointer to the question's when they are the same bytes */
+function recordBytes(a: Answer, qname: Buffer | undefined): Buffer {
+  const bytes = dnsPacket.encode({ answers: [a] }).subarray(HEADER_BYTES)
+  if (qname === undefined || qname.length <= TO_QUESTION.length || a.type === 'OPT') return bytes
+  if (!bytes.subarray(0, qname.length).equals(qname)) return bytes
+  return Buffer.concat([TO_QUESTION, bytes.subarray(qname.length)])
 }
 
 /** our OPT record: an extended rcode's high 8 bits ride in it (BADVERS) */
@@ -91,6 +106,8 @@ function optRecord(code: number): OptAnswer {
   return { type: 'OPT', name: '.', udpPayloadSize: OUR_UDP_BYTES, extendedRcode: code >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] }
 }
 
-function sizeOf(records: Answer[]): number {
-  return records.length === 0 ? 0 : dnsPacket.encodingLength({ answers: records }) - HEADER_BYTES
+function total(parts: Buffer[]): number {
+  let n = 0
+  for (const p of parts) n += p.length
+  return n
 }
