@@ -157,10 +157,11 @@ function escapeKey(key: string): string {
   return k.replace(/^ +/, (s) => '` '.repeat(s.length)).replace(/ +$/, (s) => '` '.repeat(s.length))
 }
 
-/** whether a query of this type asks for this address's record */
+/** whether a query of this type asks for this address's record (a host name has none) */
 function wants(qtype: number, ip: string): boolean {
   const family = isIP(ip)
-  return qtype === QTYPE.ANY || (family === 4 && qtype === QTYPE.A) || (family === 6 && qtype === QTYPE.AAAA)
+  if (family === 0) return false
+  return qtype === QTYPE.ANY || (family === 4 ? qtype === QTYPE.A : qtype === QTYPE.AAAA)
 }
 
 /** an A or AAAA record */

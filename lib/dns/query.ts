@@ -53,6 +53,8 @@ export function readQuery(buf: Buffer): Read {
   } catch {
     return formerr
   }
+  // dns-packet reads a record that claims more bytes than there are without complaint
+  if (dnsPacket.decode.bytes > buf.length) return formerr
   const opts = additionals.filter((a): a is OptAnswer => a.type === 'OPT')
   // RFC 6891 §6.1.1: more than one OPT is a format error
   if (opts.length > 1) return formerr
