@@ -1,4 +1,4 @@
-import { isIP } from 'node:net'
+import { isIP, isIPv6 } from 'node:net'
 
 /**
  * Consul's naming, read from a query name: what a name inside the zone asks
@@ -89,8 +89,19 @@ function addr(hex: string): Asked {
   return UNKNOWN
 }
 
+const hexes = new Map<string, string | undefined>()
+
 /** Consul's hex form of an IP address: 8 hex digits for an IPv4, 32 for an IPv6; undefined for anything else */
 export function hexAddress(ip: string): string | undefined {
+  if (hexes.has(ip)) return hexes.get(ip)
+  const hex = toHex(ip)
+  // the addresses of a catalog: a bounded memo
+  if (hexes.size >= 10_000) hexes.clear()
+  hexes.set(ip, hex)
+  return hex
+}
+
+function toHex(ip: string): string | undefined {
   const family = isIP(ip)
   if (family === 4) return ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')
   if (family !== 6) return undefined
@@ -110,7 +121,9 @@ export function hexAddress(ip: string): string | undefined {
 
 /** whether two IP addresses are the same address, however written ('::1' and '0:0::1') */
 export function sameAddress(a: string, b: string): boolean {
-  const x = hexAddress(a)
+  // an IPv4 address has one spelling (no leading zeros); an IPv6 many
+  if (a === b) return isIP(a) !== 0
+  const x = isIPv6(a) && isIPv6(b) ? hexAddress(a) : undefined
   return x !== undefined && x === hexAddress(b)
 }
 

@@ -93,12 +93,36 @@ function assemble(r: Reply, answers: Buffer[], authorities: Buffer[], additional
   return Buffer.concat([header, ...(r.rawQuestion ? [r.rawQuestion] : []), ...answers, ...authorities, ...additionals])
 }
 
+/** records encoded before, by their content (the same instances are asked for again and again): whole, and named by a pointer */
+const encoded = new Map<string, { whole: Buffer; pointed?: Buffer }>()
+const ENCODED_LIMIT = 10_000
+
 /** one record's bytes (dns-packet's encoding); its owner name a pointer to the question's when they are the same bytes */
 function recordBytes(a: Answer, qname: Buffer | undefined): Buffer {
-  const bytes = dnsPacket.encode({ answers: [a] }).subarray(HEADER_BYTES)
-  if (qname === undefined || qname.length <= TO_QUESTION.length || a.type === 'OPT') return bytes
-  if (!bytes.subarray(0, qname.length).equals(qname)) return bytes
-  return Buffer.concat([TO_QUESTION, bytes.subarray(qname.length)])
+  const key = recordKey(a)
+  let entry = encoded.get(key)
+  if (entry === undefined) {
+    entry = { whole: Buffer.from(dnsPacket.encode({ answers: [a] }).subarray(HEADER_BYTES)) }
+    if (encoded.size >= ENCODED_LIMIT) encoded.clear()
+    encoded.set(key, entry)
+  }
+  const { whole } = entry
+  if (qname === undefined || qname.length <= TO_QUESTION.length || a.type === 'OPT' || whole.length < qname.length) return whole
+  if (whole.compare(qname, 0, qname.length, 0, qname.length) !== 0) return whole
+  return (entry.pointed ??= Buffer.concat([TO_QUESTION, whole.subarray(qname.length)]))
+}
+
+/** what a record's bytes depend on: every field (the common types spelled out, the rest as JSON) */
+function recordKey(a: Answer): string {
+  switch (a.type) {
+    case 'A':
+    case 'AAAA':
+      return `${a.type} ${a.name} ${a.ttl ?? 0} ${a.class ?? ''} ${a.data}`
+    case 'SRV':
+      return `SRV ${a.name} ${a.ttl ?? 0} ${a.class ?? ''} ${a.data.priority ?? 0} ${a.data.weight ?? 0} ${a.data.port} ${a.data.target}`
+    default:
+      return JSON.stringify(a)
+  }
 }
 
 /** our OPT record: an extended rcode's high 8 bits ride in it (BADVERS) */
