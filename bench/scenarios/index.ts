@@ -6,6 +6,7 @@ import { discoveryScenario } from './discovery.js'
 import { healthScenario } from './health.js'
 import { planesScenario } from './planes.js'
 import { configScenario } from './config.js'
+import { dnsScenario } from './dns.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -16,6 +17,7 @@ export const scenarios: Record<string, Scenario> = {
   health: healthScenario,
   planes: planesScenario,
   config: configScenario,
+  dns: dnsScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
