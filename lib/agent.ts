@@ -462,7 +462,10 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
     if (resolved.dns) {
       // the same for DNS: loaded only when asked for
       const { startDnsFace } = await import('./dns/face.js')
-      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => (agent.on(name, listener as never), () => void agent.off(name, listener as never))
+      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
+        agent.on(name, listener as never)
+        return () => void agent.off(name, listener as never)
+      }
       const started = await startDnsFace({ agent, listen, settings: resolved.dns, logger: logger.child('dns') }).catch(async (err: unknown) => {
         await agent.stop({ leave: false })
         throw err
