@@ -243,10 +243,16 @@ describe('dns face: a real mesh asked over DNS (3 agents on 127.0.0.1)', functio
     })
   })
 
-  it('stop() closes the face: its UDP and TCP port are free again; a port in use fails createAgent', async () => {
-    const solo = await createAgent({ name: 's-solo', bind: { host: '127.0.0.1', port: 0 }, profile: 'local', stream: false, dns: { port: 0 } })
+  it('stop() closes every face: the DNS UDP and TCP port and the HTTP port are free again; a port in use fails createAgent', async () => {
+    const solo = await createAgent({ name: 's-solo', bind: { host: '127.0.0.1', port: 0 }, profile: 'local', stream: false, dns: { port: 0 }, http: { port: 0 } })
     const soloPort = Number(solo.dnsAddress!.split(':')[1])
+    const httpPort = Number(solo.httpAddress!.split(':')[1])
+    assert.notEqual(solo.dnsAddress, solo.httpAddress)
+    assert.equal((await fetch(`http://${solo.httpAddress}/v1/agent/self`)).status, 200, 'both faces run side by side')
     await solo.stop()
+    const http = net.createServer()
+    await new Promise<void>((resolve, reject) => http.once('error', reject).listen(httpPort, '127.0.0.1', () => resolve()))
+    await new Promise<void>((resolve) => http.close(() => resolve()))
     const udp = dgram.createSocket('udp4')
     await new Promise<void>((resolve, reject) => udp.once('error', reject).bind(soloPort, '127.0.0.1', () => resolve()))
     const tcp = net.createServer()
