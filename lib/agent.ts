@@ -214,7 +214,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     if (p.lifecycle.stopping) return this.stopped
     p.lifecycle.stopping = true
     this.stopped = (async () => {
-      await this.face?.close()
+      await Promise.all([...this.faces.values()].map((face) => face.close()))
       if (options.leave !== false) {
         p.services.deregisterAll()
         await p.membership.leave()
@@ -286,12 +286,17 @@ export class Agent extends SafeEmitter<AgentEventMap> {
 
   /** "host:port" of the HTTP face, when it runs (`createAgent({ http })`) */
   get httpAddress(): string | undefined {
-    return this.face?.address
+    return this.faces.get('http')?.address
   }
 
-  /** @internal the HTTP face, started after the agent; closed first by stop() */
-  attachFace(face: { address: string; close(): Promise<void> }): void {
-    this.face = face
+  /** "host:port" of the DNS face (UDP and TCP), when it runs (`createAgent({ dns })`) */
+  get dnsAddress(): string | undefined {
+    return this.faces.get('dns')?.address
+  }
+
+  /** @internal a face (HTTP, DNS), started after the agent; every one is closed first by stop() */
+  attachFace(face: { address: string; close(): Promise<void> }, kind: 'http' | 'dns' = 'http'): void {
+    this.faces.set(kind, face)
   }
 
   /** @internal the agent's internal-error counter, for ports built before the agent (the dataDir) */
@@ -305,7 +310,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   private stopped: Promise<void> = Promise.resolve()
-  private face: { address: string; close(): Promise<void> } | undefined
+  private readonly faces = new Map<'http' | 'dns', { address: string; close(): Promise<void> }>()
 }
 
 /** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
@@ -456,6 +461,19 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
         throw err
       })
       agent.attachFace(started)
+    }
+    if (resolved.dns) {
+      // the same for DNS: loaded only when asked for
+      const { startDnsFace } = await import('./dns/face.js')
+      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
+        agent.on(name, listener as never)
+        return () => void agent.off(name, listener as never)
+      }
+      const started = await startDnsFace({ agent, listen, settings: resolved.dns, logger: logger.child('dns') }).catch(async (err: unknown) => {
+        await agent.stop({ leave: false })
+        throw err
+      })
+      agent.attachFace(started, 'dns')
     }
   } catch (err) {
     // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back

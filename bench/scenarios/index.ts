@@ -7,6 +7,7 @@ import { healthScenario } from './health.js'
 import { planesScenario } from './planes.js'
 import { configScenario } from './config.js'
 import { httpScenario } from './http.js'
+import { dnsScenario } from './dns.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -18,6 +19,7 @@ export const scenarios: Record<string, Scenario> = {
   planes: planesScenario,
   config: configScenario,
   http: httpScenario,
+  dns: dnsScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
