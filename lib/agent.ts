@@ -15,7 +15,7 @@ import { createUdpTransport } from './transport/udp.js'
 import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
 import { purposeSealer, type Sealer } from './wire/sealer.js'
 import type { StreamPlane } from './planes/stream-plane.js'
-import { advertisedStreamAddr, startStreamPlane } from './planes/start.js'
+import { advertisedStreamAddr } from './planes/stream-address.js'
 import { StreamDriver } from './planes/driver.js'
 import { CoreDriver } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
@@ -430,6 +430,8 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
     const port = resolved.advertise?.port ?? bound.port
     if (resolved.stream) {
       const fixedPort = resolved.stream.port !== undefined || resolved.bind.port !== 0
+      // libp2p loads only for an agent with the stream plane
+      const { startStreamPlane } = await import('./planes/start.js')
       plane = await startStreamPlane({ ...resolved, fixedPort }, bound.host, resolved.stream.port ?? bound.port, logger)
     }
     // a restart with the same dataDir is the same node, a little later in its life

@@ -17,7 +17,7 @@ export type {
 } from './agent.js'
 export type { UserEvent, EventHandler } from './events/types.js'
 export { MAX_EVENT_PAYLOAD } from './events/frame.js'
-export { StreamError } from './planes/stream-plane.js'
+export { StreamError } from './planes/errors.js'
 export type { AgentOptions } from './options.js'
 export type { LogSink } from './runtime/logger.js'
 export type { MemberState } from './wire/messages.js'
