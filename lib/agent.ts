@@ -42,6 +42,8 @@ import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore } from './config/store.js'
 
 import type { AgentMetrics } from './agent-metrics.js'
+import type { HttpFaceStats } from './http/server.js'
+import type { DnsStats } from './dns/handler.js'
 import type { Registry as PromRegistry } from 'prom-client'
 export type { AgentMetrics } from './agent-metrics.js'
 export type { Member, MemberEventName } from './membership/member.js'
@@ -252,6 +254,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       internalErrors: errors.count + (streams?.internalErrors ?? 0) + (plane?.stats.internalErrors ?? 0),
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
+      ...this.faceMetrics(),
       config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
       checks: health.stats(),
       ...(streams && plane
@@ -295,8 +298,14 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   /** @internal a face (HTTP, DNS), started after the agent; every one is closed first by stop() */
-  attachFace(face: { address: string; close(): Promise<void> }, kind: 'http' | 'dns' = 'http'): void {
+  attachFace(face: AttachedFace, kind: 'http' | 'dns' = 'http'): void {
     this.faces.set(kind, face)
+  }
+
+  private faceMetrics(): Pick<AgentMetrics, 'http' | 'dns'> {
+    const http = this.faces.get('http')?.stats as HttpFaceStats | undefined
+    const dns = this.faces.get('dns')?.stats as DnsStats | undefined
+    return { ...(http ? { http } : {}), ...(dns ? { dns } : {}) }
   }
 
   /** @internal the agent's internal-error counter, for ports built before the agent (the dataDir) */
@@ -310,7 +319,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   private stopped: Promise<void> = Promise.resolve()
-  private readonly faces = new Map<'http' | 'dns', { address: string; close(): Promise<void> }>()
+  private readonly faces = new Map<'http' | 'dns', AttachedFace>()
 }
 
 /** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
@@ -487,6 +496,13 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const seeds = [...new Set([...resolved.seeds, ...known])]
   if (seeds.length > 0) await agent.joinOnStart(seeds)
   return agent
+}
+
+/** a face as the agent holds it: where it listens, its counters, how it closes */
+interface AttachedFace {
+  address: string
+  readonly stats: object
+  close(): Promise<void>
 }
 
 /** members remembered from before a restart that are tried as seeds */

@@ -73,10 +73,9 @@ function vmRss(): number | null {
   }
 }
 
-/** the face's counters: an internal field of the agent (the bench only reads it) */
+/** the face's counters, as metrics() shows them */
 function faceStats(agent: Agent): HttpFaceStats {
-  const face = (agent as unknown as { face?: { stats: HttpFaceStats } }).face
-  return face ? face.stats : { requests: 0, refused: 0, failed: 0, waiting: 0, streams: 0 }
+  return agent.metrics().http ?? { requests: 0, refused: 0, failed: 0, waiting: 0, streams: 0 }
 }
 
 async function childMain(): Promise<void> {
