@@ -22,13 +22,13 @@ export class DiscoveryIndex {
     return this.entry(service).all
   }
 
-  discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
+  /** `filter` must be checked already (checkFilter), or come through `lookupKey`, which checks it */
+  discover(service: string, filter?: DiscoveryFilter, key = filter === undefined ? '' : filterKey(filter)): readonly Instance[] {
     const entry = this.entry(service)
     if (filter === undefined) {
       entry.healthy ??= Object.freeze(entry.all.filter(isHealthy))
       return entry.healthy
     }
-    const key = filterKey(filter)
     let hit = entry.byFilter.get(key)
     if (!hit) {
       const match = compile(filter)
@@ -77,7 +77,7 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
       throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
     }
   }
-  if (f.version !== undefined && (typeof f.version !== 'string' || semver.validRange(f.version) === null)) {
+  if (f.version !== undefined && (typeof f.version !== 'string' || !isRange(f.version))) {
     throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(f.version)})`)
   }
   if (f.zone !== undefined && typeof f.zone !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
@@ -85,6 +85,77 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
     throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
   }
   return f as DiscoveryFilter
+}
+
+/** semver ranges already parsed, valid or not: a range is parsed once, not at every lookup */
+const ranges = new Map<string, boolean>()
+const MAX_RANGES = 1024
+
+function isRange(range: string): boolean {
+  let ok = ranges.get(range)
+  if (ok === undefined) {
+    ok = semver.validRange(range) !== null
+    if (ranges.size >= MAX_RANGES) ranges.clear()
+    ranges.set(range, ok)
+  }
+  return ok
+}
+
+/** a filter object seen before, with what it held then: reused as it is, it is not checked again */
+interface Checked {
+  key: string
+  tags: readonly string[] | undefined
+  tagList: string
+  meta: Record<string, string> | undefined
+  metaList: string
+  version: string | undefined
+  zone: string | undefined
+  includeUnhealthy: boolean | undefined
+}
+const checkedFilters = new WeakMap<object, Checked>()
+
+/**
+ * The cache key of a lookup's filter, checking it (OptionsError naming the
+ * field) unless this very object was checked before and still holds what
+ * it held then (a filter object reused across lookups, the fast path; a
+ * mutated one is checked again).
+ */
+export function lookupKey(filter: unknown, prefix = 'filter'): string {
+  if (filter !== null && typeof filter === 'object') {
+    const seen = checkedFilters.get(filter)
+    const f = filter as DiscoveryFilter
+    if (
+      seen &&
+      seen.tags === f.tags &&
+      seen.meta === f.meta &&
+      seen.version === f.version &&
+      seen.zone === f.zone &&
+      seen.includeUnhealthy === f.includeUnhealthy &&
+      (f.tags === undefined || f.tags.join('\u0000') === seen.tagList) &&
+      (f.meta === undefined || metaList(f.meta) === seen.metaList)
+    ) {
+      return seen.key
+    }
+  }
+  const f = checkFilter(filter, prefix)
+  const key = filterKey(f)
+  checkedFilters.set(f, {
+    key,
+    tags: f.tags,
+    tagList: f.tags?.join('\u0000') ?? '',
+    meta: f.meta,
+    metaList: f.meta === undefined ? '' : metaList(f.meta),
+    version: f.version,
+    zone: f.zone,
+    includeUnhealthy: f.includeUnhealthy,
+  })
+  return key
+}
+
+function metaList(meta: Record<string, string>): string {
+  let out = ''
+  for (const k in meta) out += `${k}\u0000${meta[k]}\u0000`
+  return out
 }
 
 /** an unambiguous cache key: every string is length-prefixed, so no value can pass for a separator */

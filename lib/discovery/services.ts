@@ -7,7 +7,7 @@ import type { CheckSummary, DiscoveryFilter, Instance } from '../registry/types.
 import type { HealthFacet } from '../health/facet.js'
 import { checkRegistration, type CheckedRegistration, type ServiceRegistration } from '../health/registration.js'
 import { Balancer, type BalancerOptions } from './balancer.js'
-import { checkFilter, DiscoveryIndex } from './lookup.js'
+import { checkFilter, DiscoveryIndex, lookupKey } from './lookup.js'
 import { Watch } from './watch.js'
 
 /** What `agent.register()` returns: a handle on one registered instance. */
@@ -185,7 +185,9 @@ export class Services {
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
   discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
     checkService(service)
-    return this.d.index.discover(service, filter === undefined ? undefined : checkFilter(filter))
+    if (filter === undefined) return this.d.index.discover(service)
+    const key = lookupKey(filter)
+    return this.d.index.discover(service, filter, key)
   }
 
   /** visible instance count per service name */
