@@ -66,23 +66,31 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
   if (filter === undefined) return {}
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new OptionsError(prefix, 'must be an object')
   const f = filter as Record<string, unknown>
-  for (const key of Object.keys(f)) {
-    if (!['tags', 'meta', 'version', 'zone', 'includeUnhealthy'].includes(key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
-  }
-  if (f.tags !== undefined && (!Array.isArray(f.tags) || !f.tags.every((t) => typeof t === 'string'))) {
-    throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
-  }
-  if (f.meta !== undefined) {
-    if (f.meta === null || typeof f.meta !== 'object' || Array.isArray(f.meta) || !Object.values(f.meta).every((v) => typeof v === 'string')) {
-      throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+  for (const key in f) {
+    const v = f[key]
+    switch (key) {
+      case 'tags':
+        if (v === undefined) break
+        if (!Array.isArray(v)) throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
+        for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
+        break
+      case 'meta':
+        if (v === undefined) break
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+        for (const k in v as Record<string, unknown>) if (typeof (v as Record<string, unknown>)[k] !== 'string') throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+        break
+      case 'version':
+        if (v !== undefined && (typeof v !== 'string' || !isRange(v))) throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(v)})`)
+        break
+      case 'zone':
+        if (v !== undefined && typeof v !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
+        break
+      case 'includeUnhealthy':
+        if (v !== undefined && typeof v !== 'boolean') throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
+        break
+      default:
+        if (Object.hasOwn(f, key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
     }
-  }
-  if (f.version !== undefined && (typeof f.version !== 'string' || !isRange(f.version))) {
-    throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(f.version)})`)
-  }
-  if (f.zone !== undefined && typeof f.zone !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
-  if (f.includeUnhealthy !== undefined && typeof f.includeUnhealthy !== 'boolean') {
-    throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
   }
   return f as DiscoveryFilter
 }
@@ -101,8 +109,9 @@ function isRange(range: string): boolean {
   return ok
 }
 
-/** a filter object seen before, with what it held then: reused as it is, it is not checked again */
+/** a filter object seen lately, with what it held then: reused as it is, it is not checked again */
 interface Checked {
+  filter: DiscoveryFilter
   key: string
   tags: readonly string[] | undefined
   tagList: string
@@ -112,20 +121,22 @@ interface Checked {
   zone: string | undefined
   includeUnhealthy: boolean | undefined
 }
-const checkedFilters = new WeakMap<object, Checked>()
+/** the last few filter objects checked (a small ring: a reused filter hits; a new object each call costs one scan, no allocation) */
+const recent: (Checked | undefined)[] = new Array(8)
+let nextSlot = 0
 
 /**
  * The cache key of a lookup's filter, checking it (OptionsError naming the
- * field) unless this very object was checked before and still holds what
+ * field) unless this very object was checked lately and still holds what
  * it held then (a filter object reused across lookups, the fast path; a
  * mutated one is checked again).
  */
 export function lookupKey(filter: unknown, prefix = 'filter'): string {
-  if (filter !== null && typeof filter === 'object') {
-    const seen = checkedFilters.get(filter)
+  for (let i = 0; i < recent.length; i++) {
+    const seen = recent[i]
+    if (seen === undefined || seen.filter !== filter) continue
     const f = filter as DiscoveryFilter
     if (
-      seen &&
       seen.tags === f.tags &&
       seen.meta === f.meta &&
       seen.version === f.version &&
@@ -139,7 +150,8 @@ export function lookupKey(filter: unknown, prefix = 'filter'): string {
   }
   const f = checkFilter(filter, prefix)
   const key = filterKey(f)
-  checkedFilters.set(f, {
+  recent[nextSlot] = {
+    filter: f,
     key,
     tags: f.tags,
     tagList: f.tags?.join('\u0000') ?? '',
@@ -148,7 +160,8 @@ export function lookupKey(filter: unknown, prefix = 'filter'): string {
     version: f.version,
     zone: f.zone,
     includeUnhealthy: f.includeUnhealthy,
-  })
+  }
+  nextSlot = (nextSlot + 1) % recent.length
   return key
 }
 
