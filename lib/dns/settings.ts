@@ -1,5 +1,5 @@
-import { isIP } from 'node:net'
 import { OptionsError } from '../errors.js'
+import { faceListen } from '../runtime/face-options.js'
 
 /** What `createAgent({ dns })` accepts: the DNS face (Consul's naming, over UDP and TCP). */
 export interface DnsOptions {
@@ -31,20 +31,10 @@ const MAX_TTL = 2 ** 31 - 1
 
 /** checks createAgent's `dns` option; throws OptionsError naming the field */
 export function resolveDnsSettings(input: unknown): DnsSettings | undefined {
-  if (input === undefined || input === false) return undefined
-  if (input === true) input = {}
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new OptionsError('dns', 'must be true or an object { port?, host?, domain?, ttl? }')
-  const o = input as Record<string, unknown>
-  for (const key of Object.keys(o)) if (!KEYS.has(key)) throw new OptionsError(`dns.${key}`, 'is not a known option')
-  const s: DnsSettings = { port: DEFAULT_DNS_PORT, host: '127.0.0.1', domain: DEFAULT_DNS_DOMAIN, ttl: 0 }
-  if (o.port !== undefined) {
-    if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('dns.port', `must be an integer from 0 to 65535 (got ${String(o.port)})`)
-    s.port = o.port
-  }
-  if (o.host !== undefined) {
-    if (typeof o.host !== 'string' || isIP(o.host) === 0) throw new OptionsError('dns.host', `must be an IPv4 or IPv6 address (got ${JSON.stringify(o.host)})`)
-    s.host = o.host
-  }
+  const listen = faceListen('dns', input, KEYS, DEFAULT_DNS_PORT, '{ port?, host?, domain?, ttl? }')
+  if (!listen) return undefined
+  const o = listen.fields
+  const s: DnsSettings = { port: listen.port, host: listen.host, domain: DEFAULT_DNS_DOMAIN, ttl: 0 }
   if (o.domain !== undefined) {
     const bad = () => new OptionsError('dns.domain', `must be a domain name such as 'shoal.' or 'sd.example.com.' (got ${JSON.stringify(o.domain)})`)
     if (typeof o.domain !== 'string') throw bad()

@@ -12,21 +12,15 @@ import type { ScenarioResult } from '../../bench/lib/scenario.js'
 import { survivingChildren } from '../../bench/lib/udp-procs.js'
 import { httpScenario } from '../../bench/scenarios/http.js'
 import { defaultSuite, scenarios } from '../../bench/scenarios/index.js'
-import { cell, num, table } from '../support/bench-tables.js'
+import { cell, num, table, openHandles } from '../support/bench-tables.js'
 
 describe('bench scenario: http (tiny)', function () {
   this.timeout(120_000)
   let result: ScenarioResult
   let handlesBefore: Map<string, number>
 
-  const handles = () => {
-    const m = new Map<string, number>()
-    for (const r of process.getActiveResourcesInfo()) if (/UDP|TCP|Pipe|Process/.test(r)) m.set(r, (m.get(r) ?? 0) + 1)
-    return m
-  }
-
   before(async function () {
-    handlesBefore = handles()
+    handlesBefore = openHandles()
     result = await httpScenario.run({ args: {}, tiny: true, progress: () => {} })
   })
 
@@ -114,7 +108,7 @@ describe('bench scenario: http (tiny)', function () {
 
   it('leaves no process, socket or server behind', () => {
     assert.deepEqual(survivingChildren(), [], 'every child process was reaped')
-    const after = handles()
+    const after = openHandles()
     for (const [kind, count] of after) assert.ok(count <= (handlesBefore.get(kind) ?? 0), `${kind}: ${count} open now, ${handlesBefore.get(kind) ?? 0} before`)
   })
 })
