@@ -10,6 +10,8 @@ import type { CatalogStats } from './registry/catalog.js'
 import type { SwimCounters } from './swim/node.js'
 import type { HistogramSnapshot } from './util/histogram.js'
 import type { MessageType } from './wire/messages.js'
+import type { HttpFaceStats } from './http/server.js'
+import type { DnsStats } from './dns/handler.js'
 
 /** What `agent.metrics()` returns (its own file, so the faces that read it need not import the composition root). */
 export interface AgentMetrics {
@@ -40,4 +42,8 @@ export interface AgentMetrics {
   coordinates: CoordinateStats
   /** the config store: slots and writes held, write and merge counters, anti-entropy exchanges */
   config: ConfigStoreStats & { keys: number; writes: number; sync: ConfigSyncStats }
+  /** the HTTP face's counters, when it runs: requests, refusals (4xx), failures (5xx), blocking queries waiting, event streams open */
+  http?: HttpFaceStats
+  /** the DNS face's counters, when it runs: queries, answers by rcode, dropped, truncated */
+  dns?: DnsStats
 }

@@ -15,7 +15,7 @@ import { createUdpTransport } from './transport/udp.js'
 import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
 import { purposeSealer, type Sealer } from './wire/sealer.js'
 import type { StreamPlane } from './planes/stream-plane.js'
-import { advertisedStreamAddr, startStreamPlane } from './planes/start.js'
+import { advertisedStreamAddr } from './planes/stream-address.js'
 import { StreamDriver } from './planes/driver.js'
 import { CoreDriver } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
@@ -50,6 +50,8 @@ import { Coordinates } from './coordinates/coordinates.js'
 import type { Coordinate } from './coordinates/vivaldi.js'
 
 import type { AgentMetrics } from './agent-metrics.js'
+import type { HttpFaceStats } from './http/server.js'
+import type { DnsStats } from './dns/handler.js'
 import type { Registry as PromRegistry } from 'prom-client'
 export type { AgentMetrics } from './agent-metrics.js'
 export type { Member, MemberEventName } from './membership/member.js'
@@ -246,7 +248,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     if (p.lifecycle.stopping) return this.stopped
     p.lifecycle.stopping = true
     this.stopped = (async () => {
-      await this.face?.close()
+      await Promise.all([...this.faces.values()].map((face) => face.close()))
       if (options.leave !== false) {
         p.services.deregisterAll()
         await p.membership.leave()
@@ -286,6 +288,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       catalog: { ...catalog.stats, records: catalog.recordCount },
       events: { ...userEvents.stats },
       queries: { ...queries.stats },
+      ...this.faceMetrics(),
       config: { ...configStore.stats, keys: configStore.replica.stats.slots, writes: configStore.replica.stats.writes, sync: { ...configStore.sync.stats } },
       checks: health.stats(),
       coordinates: coordinates.stats,
@@ -326,12 +329,23 @@ export class Agent extends SafeEmitter<AgentEventMap> {
 
   /** "host:port" of the HTTP face, when it runs (`createAgent({ http })`) */
   get httpAddress(): string | undefined {
-    return this.face?.address
+    return this.faces.get('http')?.address
   }
 
-  /** @internal the HTTP face, started after the agent; closed first by stop() */
-  attachFace(face: { address: string; close(): Promise<void> }): void {
-    this.face = face
+  /** "host:port" of the DNS face (UDP and TCP), when it runs (`createAgent({ dns })`) */
+  get dnsAddress(): string | undefined {
+    return this.faces.get('dns')?.address
+  }
+
+  /** @internal a face (HTTP, DNS), started after the agent; every one is closed first by stop() */
+  attachFace(face: AttachedFace, kind: 'http' | 'dns' = 'http'): void {
+    this.faces.set(kind, face)
+  }
+
+  private faceMetrics(): Pick<AgentMetrics, 'http' | 'dns'> {
+    const http = this.faces.get('http')?.stats as HttpFaceStats | undefined
+    const dns = this.faces.get('dns')?.stats as DnsStats | undefined
+    return { ...(http ? { http } : {}), ...(dns ? { dns } : {}) }
   }
 
   /** @internal the agent's internal-error counter, for ports built before the agent (the dataDir) */
@@ -345,7 +359,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   private stopped: Promise<void> = Promise.resolve()
-  private face: { address: string; close(): Promise<void> } | undefined
+  private readonly faces = new Map<'http' | 'dns', AttachedFace>()
 }
 
 /** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
@@ -503,6 +517,8 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
     const port = resolved.advertise?.port ?? bound.port
     if (resolved.stream) {
       const fixedPort = resolved.stream.port !== undefined || resolved.bind.port !== 0
+      // libp2p loads only for an agent with the stream plane
+      const { startStreamPlane } = await import('./planes/start.js')
       plane = await startStreamPlane({ ...resolved, fixedPort }, bound.host, resolved.stream.port ?? bound.port, logger)
     }
     // a restart with the same dataDir is the same node, a little later in its life
@@ -537,6 +553,19 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
       })
       agent.attachFace(started)
     }
+    if (resolved.dns) {
+      // the same for DNS: loaded only when asked for
+      const { startDnsFace } = await import('./dns/face.js')
+      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
+        agent.on(name, listener as never)
+        return () => void agent.off(name, listener as never)
+      }
+      const started = await startDnsFace({ agent, listen, settings: resolved.dns, logger: logger.child('dns') }).catch(async (err: unknown) => {
+        await agent.stop({ leave: false })
+        throw err
+      })
+      agent.attachFace(started, 'dns')
+    }
   } catch (err) {
     // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back
     await Promise.all([transport?.close(), plane?.close(), state?.close(), ...seedSources.map((s) => s.close?.())])
@@ -566,6 +595,13 @@ async function startSeedSources(o: ResolvedOptions, name: string, address: strin
     sources.push(await startMdns({ name, cluster: o.cluster, address, interface: iface, logger: logger.child('mdns') }))
   }
   return sources
+}
+
+/** a face as the agent holds it: where it listens, its counters, how it closes */
+interface AttachedFace {
+  address: string
+  readonly stats: object
+  close(): Promise<void>
 }
 
 /** members remembered from before a restart that are tried as seeds */

@@ -9,6 +9,7 @@ import { Keyring } from './wire/keyring.js'
 import type { LogSink } from './runtime/logger.js'
 import { resolveConfigSettings, type ConfigOptions, type ConfigSettings } from './config/settings.js'
 import { resolveHttpSettings, type HttpOptions, type HttpSettings } from './http/settings.js'
+import { resolveDnsSettings, type DnsOptions, type DnsSettings } from './dns/settings.js'
 import { resolveQuerySettings, type QueryOptions, type QuerySettings } from './events/query-build.js'
 
 /** What `createAgent` accepts. Timer fields override the chosen profile. */
@@ -79,6 +80,8 @@ export interface AgentOptions extends Partial<SwimConfig> {
    * off unless given (`true`: 127.0.0.1:8500)
    */
   http?: HttpOptions | boolean
+  /** the DNS face: Consul's names (`web.service.shoal`, SRV, …) over UDP and TCP; off unless given (`true`: 127.0.0.1:8600) */
+  dns?: DnsOptions | boolean
   /** queries (`agent.queries`): the default timeout's multiplier */
   queries?: QueryOptions
 }
@@ -108,6 +111,7 @@ export interface ResolvedOptions {
   config: ConfigSettings
   dataDir?: string
   http?: HttpSettings
+  dns?: DnsSettings
   queries: QuerySettings
 }
 
@@ -139,6 +143,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'config',
   'dataDir',
   'http',
+  'dns',
   'queries',
   ...CONFIG_KEYS,
 ])
@@ -320,6 +325,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (dataDir !== undefined) resolved.dataDir = dataDir
   const http = resolveHttpSettings(o.http)
   if (http) resolved.http = http
+  const dns = resolveDnsSettings(o.dns)
+  if (dns) resolved.dns = dns
   return resolved
 }
 

@@ -21,6 +21,7 @@ describe('npm start (the demo)', function () {
     assert.ok(Date.now() - t0 < 60_000, `ended after ${Date.now() - t0} ms`)
     assert.match(last, /phase: done/)
     assert.match(out, /dashboard {2}http:\/\/127\.0\.0\.1:\d+\/ui\//)
+    assert.match(out, /DNS {8}dig @127\.0\.0\.1 -p \d+ pricing\.service\.shoal SRV/)
     for (const seen of [/quotes quotes-1: passing → critical/, /risk risk-1: passing → critical/, /orders orders-1: passing → degraded/, /rollback of \d+/, /event 'deploy' from node-4/, /every agent sees node-7 dead/, /every agent sees node-8 left/]) {
       assert.match(out, seen)
     }

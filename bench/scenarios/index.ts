@@ -6,6 +6,8 @@ import { discoveryScenario } from './discovery.js'
 import { healthScenario } from './health.js'
 import { planesScenario } from './planes.js'
 import { configScenario } from './config.js'
+import { httpScenario } from './http.js'
+import { dnsScenario } from './dns.js'
 import { coordinatesScenario } from './coordinates.js'
 
 /** every scenario, by the name used on the command line */
@@ -17,6 +19,8 @@ export const scenarios: Record<string, Scenario> = {
   health: healthScenario,
   planes: planesScenario,
   config: configScenario,
+  http: httpScenario,
+  dns: dnsScenario,
   coordinates: coordinatesScenario,
 }
 

@@ -98,10 +98,10 @@ function render(force = false): void {
 /** the first agent serves the faces, on Consul's ports when they are free */
 async function startFirst(options: AgentOptions): Promise<Agent> {
   try {
-    return await createAgent({ ...options, http: { port: 8500 } })
+    return await createAgent({ ...options, http: { port: 8500 }, dns: { port: 8600 } })
   } catch (err) {
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err
-    return createAgent({ ...options, http: { port: 0 } })
+    return createAgent({ ...options, http: { port: 0 }, dns: { port: 0 } })
   }
 }
 
@@ -191,7 +191,8 @@ async function main(): Promise<void> {
   await until(() => names.every((n) => everyoneSees(n, 'alive')), 10_000)
   note('converged: every agent sees all 8 alive')
   const http = agents[0]!.httpAddress!
-  links = [`dashboard  http://${http}/ui/`, `API        curl -s http://${http}/v1/health/service/pricing?passing`]
+  const dns = agents[0]!.dnsAddress!.split(':')
+  links = [`dashboard  http://${http}/ui/`, `API        curl -s http://${http}/v1/health/service/pricing?passing`, `DNS        dig @${dns[0]} -p ${dns[1]} pricing.service.shoal SRV`]
   dirty = true
 
   phase = 'services register with health checks'

@@ -22,13 +22,13 @@ export class DiscoveryIndex {
     return this.entry(service).all
   }
 
-  discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
+  /** `filter` must be checked already (checkFilter), or come through `lookupKey`, which checks it */
+  discover(service: string, filter?: DiscoveryFilter, key = filter === undefined ? '' : filterKey(filter)): readonly Instance[] {
     const entry = this.entry(service)
     if (filter === undefined) {
       entry.healthy ??= Object.freeze(entry.all.filter(isHealthy))
       return entry.healthy
     }
-    const key = filterKey(filter)
     let hit = entry.byFilter.get(key)
     if (!hit) {
       const match = compile(filter)
@@ -66,28 +66,115 @@ export function checkFilter(filter: unknown, prefix = 'filter'): DiscoveryFilter
   if (filter === undefined) return {}
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new OptionsError(prefix, 'must be an object')
   const f = filter as Record<string, unknown>
-  for (const key of Object.keys(f)) {
-    if (!['tags', 'meta', 'version', 'zone', 'includeUnhealthy', 'near'].includes(key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
-  }
-  if (f.tags !== undefined && (!Array.isArray(f.tags) || !f.tags.every((t) => typeof t === 'string'))) {
-    throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
-  }
-  if (f.meta !== undefined) {
-    if (f.meta === null || typeof f.meta !== 'object' || Array.isArray(f.meta) || !Object.values(f.meta).every((v) => typeof v === 'string')) {
-      throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+  for (const key in f) {
+    const v = f[key]
+    switch (key) {
+      case 'tags':
+        if (v === undefined) break
+        if (!Array.isArray(v)) throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
+        for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') throw new OptionsError(`${prefix}.tags`, 'must be an array of strings')
+        break
+      case 'meta':
+        if (v === undefined) break
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+        for (const k in v as Record<string, unknown>) if (typeof (v as Record<string, unknown>)[k] !== 'string') throw new OptionsError(`${prefix}.meta`, 'must be an object of string values')
+        break
+      case 'version':
+        if (v !== undefined && (typeof v !== 'string' || !isRange(v))) throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(v)})`)
+        break
+      case 'zone':
+        if (v !== undefined && typeof v !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
+        break
+      case 'includeUnhealthy':
+        if (v !== undefined && typeof v !== 'boolean') throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
+        break
+      case 'near':
+        if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw new OptionsError(`${prefix}.near`, `must be 'self', '_agent' or a member's name (got ${JSON.stringify(v)})`)
+        break
+      default:
+        if (Object.hasOwn(f, key)) throw new OptionsError(`${prefix}.${key}`, 'is not a known filter field')
     }
   }
-  if (f.version !== undefined && (typeof f.version !== 'string' || semver.validRange(f.version) === null)) {
-    throw new OptionsError(`${prefix}.version`, `must be a semver range such as "^2.0.0" (got ${JSON.stringify(f.version)})`)
-  }
-  if (f.zone !== undefined && typeof f.zone !== 'string') throw new OptionsError(`${prefix}.zone`, 'must be a string')
-  if (f.includeUnhealthy !== undefined && typeof f.includeUnhealthy !== 'boolean') {
-    throw new OptionsError(`${prefix}.includeUnhealthy`, 'must be a boolean')
-  }
-  if (f.near !== undefined && (typeof f.near !== 'string' || f.near.length === 0)) {
-    throw new OptionsError(`${prefix}.near`, `must be 'self', '_agent' or a member's name (got ${JSON.stringify(f.near)})`)
-  }
   return f as DiscoveryFilter
+}
+
+/** semver ranges already parsed, valid or not: a range is parsed once, not at every lookup */
+const ranges = new Map<string, boolean>()
+const MAX_RANGES = 1024
+
+function isRange(range: string): boolean {
+  let ok = ranges.get(range)
+  if (ok === undefined) {
+    ok = semver.validRange(range) !== null
+    if (ranges.size >= MAX_RANGES) ranges.clear()
+    ranges.set(range, ok)
+  }
+  return ok
+}
+
+/** a filter object seen lately, with what it held then: reused as it is, it is not checked again */
+interface Checked {
+  filter: DiscoveryFilter
+  key: string
+  tags: readonly string[] | undefined
+  tagList: string
+  meta: Record<string, string> | undefined
+  metaList: string
+  version: string | undefined
+  zone: string | undefined
+  includeUnhealthy: boolean | undefined
+  near: string | undefined
+}
+/** the last few filter objects checked (a small ring: a reused filter hits; a new object each call costs one scan, no allocation) */
+const recent: (Checked | undefined)[] = new Array(8)
+let nextSlot = 0
+
+/**
+ * The cache key of a lookup's filter, checking it (OptionsError naming the
+ * field) unless this very object was checked lately and still holds what
+ * it held then (a filter object reused across lookups, the fast path; a
+ * mutated one is checked again).
+ */
+export function lookupKey(filter: unknown, prefix = 'filter'): string {
+  for (let i = 0; i < recent.length; i++) {
+    const seen = recent[i]
+    if (seen === undefined || seen.filter !== filter) continue
+    const f = filter as DiscoveryFilter
+    if (
+      seen.tags === f.tags &&
+      seen.meta === f.meta &&
+      seen.version === f.version &&
+      seen.zone === f.zone &&
+      seen.includeUnhealthy === f.includeUnhealthy &&
+      seen.near === f.near &&
+      (f.tags === undefined || f.tags.join('\u0000') === seen.tagList) &&
+      (f.meta === undefined || metaList(f.meta) === seen.metaList)
+    ) {
+      return seen.key
+    }
+  }
+  const f = checkFilter(filter, prefix)
+  const key = filterKey(f)
+  recent[nextSlot] = {
+    filter: f,
+    key,
+    tags: f.tags,
+    tagList: f.tags?.join('\u0000') ?? '',
+    meta: f.meta,
+    metaList: f.meta === undefined ? '' : metaList(f.meta),
+    version: f.version,
+    zone: f.zone,
+    includeUnhealthy: f.includeUnhealthy,
+    near: f.near,
+  }
+  nextSlot = (nextSlot + 1) % recent.length
+  return key
+}
+
+function metaList(meta: Record<string, string>): string {
+  let out = ''
+  for (const k in meta) out += `${k}\u0000${meta[k]}\u0000`
+  return out
 }
 
 /** an unambiguous cache key: every string is length-prefixed, so no value can pass for a separator */

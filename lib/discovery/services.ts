@@ -7,7 +7,7 @@ import type { CheckSummary, DiscoveryFilter, Instance } from '../registry/types.
 import type { HealthFacet } from '../health/facet.js'
 import { checkRegistration, type CheckedRegistration, type ServiceRegistration } from '../health/registration.js'
 import { Balancer, type BalancerOptions } from './balancer.js'
-import { checkFilter, DiscoveryIndex } from './lookup.js'
+import { checkFilter, DiscoveryIndex, lookupKey } from './lookup.js'
 import { byNearness, nearNode, type Nearness } from './near.js'
 import { Watch } from './watch.js'
 
@@ -188,12 +188,13 @@ export class Services {
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */
   discover(service: string, filter?: DiscoveryFilter): readonly Instance[] {
     checkService(service)
-    return this.lookup(service, filter === undefined ? undefined : checkFilter(filter))
+    if (filter === undefined) return this.d.index.discover(service)
+    const key = lookupKey(filter)
+    return this.nearest(this.d.index.discover(service, filter, key), filter)
   }
 
-  /** the index's answer, ordered by estimated RTT when the filter says `near` */
-  private lookup(service: string, filter: DiscoveryFilter | undefined): readonly Instance[] {
-    const found = this.d.index.discover(service, filter)
+  /** ordered by estimated RTT when the (checked) filter says `near` */
+  private nearest(found: readonly Instance[], filter: DiscoveryFilter | undefined): readonly Instance[] {
     const nearness = this.d.nearness
     if (filter?.near === undefined || !nearness) return found
     return byNearness(found, nearNode(filter.near, this.d.self), nearness)
@@ -227,7 +228,7 @@ export class Services {
     checkService(service)
     const checked = filter === undefined ? undefined : checkFilter(filter)
     return new Watch(
-      () => this.lookup(service, checked),
+      () => this.nearest(this.d.index.discover(service, checked), checked),
       (onChange) => {
         const listener = (changed: string) => changed === service && onChange()
         this.watchers.add(listener)

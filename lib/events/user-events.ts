@@ -111,9 +111,13 @@ export class UserEvents {
     this.handlers.clear()
   }
 
-  /** the recent small events as one state piece (channel EVENTS_CHANNEL), or none */
-  statePiece(): Uint8Array | undefined {
-    if (this.recent.length === 0) return undefined
+  /**
+   * The recent small events as one state piece (channel EVENTS_CHANNEL),
+   * sent even when empty: a joiner's first piece comes with its join, so
+   * it catches up there and then, not at a later push-pull where it would
+   * take events still on their way by gossip for old ones.
+   */
+  statePiece(): Uint8Array {
     return encodeRecentPiece(EVENTS_CHANNEL, this.recent)
   }
 

@@ -33,6 +33,19 @@ export interface BlockingOptions {
   sweepMs?: number
 }
 
+/**
+ * Waiters answered per turn of the event loop: one change that wakes
+ * thousands answers them a slice at a time (the first slice at once), so
+ * the agent's loop, and SWIM's probes with it, is never held for long
+ * (10,000 answers in one turn held it for over a second).
+ */
+export const ANSWER_SLICE = 256
+
+/** how long a computed answer is served again when nothing changed, ms */
+const CACHE_MS = 1000
+/** answers kept at most (least recently computed forgotten) */
+const CACHE_ENTRIES = 512
+
 /** Consul's default and largest `wait` */
 export const DEFAULT_WAIT_MS = 5 * 60_000
 export const MAX_WAIT_MS = 10 * 60_000
@@ -59,8 +72,18 @@ export class BlockingQueries {
   private readonly seen = new Map<string, Seen>()
   private readonly waiters = new Map<string, Set<Waiter>>()
   private scheduled = false
+  /** woken waiters not answered yet, a slice per turn */
+  private readonly answering: { batch: Waiter[]; at: number; e: Evaluated; index: number }[] = []
+  private unanswered = 0
+  private draining = false
   private readonly sweep: NodeJS.Timeout
   private readonly maxSeen: number
+  /**
+   * answers computed since the last change, served again to the same query
+   * for up to CACHE_MS (what changes without an event, an RTT, is that stale
+   * at most): a hot GET is then a lookup, not a computation and a hash
+   */
+  private readonly cache = new Map<string, { e: Evaluated; index: number; at: number }>()
 
   constructor(private readonly o: BlockingOptions) {
     this.maxSeen = o.maxSeen ?? 10_000
@@ -73,9 +96,9 @@ export class BlockingQueries {
     return Math.max(this.last, toVersion(this.o.wallNow()))
   }
 
-  /** how many requests are waiting */
+  /** how many requests are waiting (woken ones not answered yet included) */
   get waiting(): number {
-    let n = 0
+    let n = this.unanswered
     for (const set of this.waiters.values()) n += set.size
     return n
   }
@@ -103,8 +126,7 @@ export class BlockingQueries {
    * after `waitMs`; `onClose` registers what cancels the wait (the client went away).
    */
   query(key: string, index: number | undefined, waitMs: number, compute: () => Evaluated, respond: (e: Evaluated, index: number) => void, onClose: (cancel: () => void) => void): void {
-    const e = compute()
-    const current = this.indexOf(key, e)
+    const { e, index: current } = this.evaluate(key, compute)
     if (index === undefined || index === 0 || current !== index) {
       respond(e, current)
       return
@@ -118,8 +140,8 @@ export class BlockingQueries {
       respond,
       timer: setTimeout(() => {
         if (!this.remove(waiter)) return
-        const late = compute()
-        respond(late, this.indexOf(key, late))
+        const late = this.evaluate(key, compute)
+        respond(late.e, late.index)
       }, ms),
     }
     let set = this.waiters.get(key)
@@ -128,8 +150,22 @@ export class BlockingQueries {
     onClose(() => this.remove(waiter))
   }
 
-  /** something the answers read changed: evaluate every waiting query once, on the next turn */
+  /** the answer to `key` and its index: cached since the last change, or computed now */
+  private evaluate(key: string, compute: () => Evaluated): { e: Evaluated; index: number } {
+    const now = performance.now()
+    const hit = this.cache.get(key)
+    if (hit && now - hit.at < CACHE_MS) return hit
+    const e = compute()
+    const entry = { e, index: this.indexOf(key, e), at: now }
+    this.cache.delete(key)
+    this.cache.set(key, entry)
+    if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!)
+    return entry
+  }
+
+  /** something the answers read changed: forget cached answers, and evaluate every waiting query once, on the next turn */
   changed(): void {
+    this.cache.clear()
     if (this.scheduled || this.waiters.size === 0) return
     this.scheduled = true
     setImmediate(() => {
@@ -137,20 +173,47 @@ export class BlockingQueries {
       for (const [key, set] of [...this.waiters]) {
         const first = set.values().next().value
         if (!first) continue
-        const e = first.compute()
-        const index = this.indexOf(key, e)
-        for (const w of [...set]) {
-          if (w.index === index) continue
-          this.remove(w)
-          w.respond(e, index)
-        }
+        const { e, index } = this.evaluate(key, first.compute)
+        const woken = [...set].filter((w) => w.index !== index)
+        for (const w of woken) this.remove(w)
+        if (woken.length > 0) this.answer(woken, e, index)
       }
     })
+  }
+
+  /** answers `batch` with `e`, ANSWER_SLICE per turn of the loop, the first slice now */
+  private answer(batch: Waiter[], e: Evaluated, index: number): void {
+    this.answering.push({ batch, at: 0, e, index })
+    this.unanswered += batch.length
+    if (this.draining) return
+    this.draining = true
+    const step = () => {
+      try {
+        this.drain(ANSWER_SLICE)
+      } finally {
+        if (this.answering.length > 0) setImmediate(step)
+        else this.draining = false
+      }
+    }
+    step()
+  }
+
+  /** answers up to `max` woken waiters */
+  private drain(max: number): void {
+    for (let n = 0; n < max && this.answering.length > 0; n++) {
+      const job = this.answering[0]!
+      const w = job.batch[job.at++]!
+      if (job.at === job.batch.length) this.answering.shift()
+      this.unanswered--
+      // a client gone meanwhile is skipped by respond (its response is destroyed)
+      w.respond(job.e, job.index)
+    }
   }
 
   /** answers every waiting query now (the face is closing) */
   close(): void {
     clearInterval(this.sweep)
+    this.drain(Number.POSITIVE_INFINITY)
     for (const set of [...this.waiters.values()]) {
       for (const w of [...set]) {
         this.remove(w)

@@ -1,5 +1,6 @@
 import type { CheckDefinition, CheckStatus } from '../health/types.js'
 import type { ServiceRegistration } from '../health/registration.js'
+import { MIN_INTERVAL } from '../health/validate.js'
 import { badRequest } from './http-error.js'
 import { parseDuration } from './request.js'
 
@@ -63,9 +64,9 @@ function fromConsulCheck(input: unknown, where: string): { check: CheckDefinitio
   const out = (check: CheckDefinition) => (deregister === undefined ? { check } : { check, deregisterAfter: Math.max(deregister, 100) })
   const http = str(c, 'HTTP', where)
   const tcp = str(c, 'TCP', where)
-  const ttl = duration(c, 'TTL', where)
+  const ttl = period(c, 'TTL', where)
   if (http) {
-    const check: CheckDefinition = { http, interval: required(duration(c, 'Interval', where), `${where}.Interval`), ...common }
+    const check: CheckDefinition = { http, interval: required(period(c, 'Interval', where), `${where}.Interval`), ...common }
     const timeout = duration(c, 'Timeout', where)
     if (timeout !== undefined) check.timeout = timeout
     const method = str(c, 'Method', where)
@@ -82,7 +83,7 @@ function fromConsulCheck(input: unknown, where: string): { check: CheckDefinitio
     return out(check)
   }
   if (tcp) {
-    const check: CheckDefinition = { tcp, interval: required(duration(c, 'Interval', where), `${where}.Interval`), ...common }
+    const check: CheckDefinition = { tcp, interval: required(period(c, 'Interval', where), `${where}.Interval`), ...common }
     const timeout = duration(c, 'Timeout', where)
     if (timeout !== undefined) check.timeout = timeout
     return out(check)
@@ -123,6 +124,13 @@ function int(o: Record<string, unknown>, name: string, where: string): number | 
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw badRequest(`${where === 'body' ? '' : `${where}.`}${name}: must be an integer from 0 to 65535`)
   return v
+}
+
+/** an Interval or TTL: a duration of at least shoal's MIN_INTERVAL, refused naming the field as sent (a bare number is nanoseconds) */
+function period(o: Record<string, unknown>, name: string, where: string): number | undefined {
+  const ms = duration(o, name, where)
+  if (ms !== undefined && ms < MIN_INTERVAL) throw badRequest(`${where}.${name}: must be at least ${MIN_INTERVAL}ms (got ${JSON.stringify(field(o, name)).slice(0, 32)}; a number is nanoseconds)`)
+  return ms
 }
 
 /** a duration field: Go's syntax ('10s') or a number of nanoseconds, as Consul's JSON accepts */

@@ -104,41 +104,40 @@ export function serviceCheckId(instanceId: string, i: number, count: number): st
   return count === 1 ? `service:${instanceId}` : `service:${instanceId}:${i + 1}`
 }
 
+/** a check of instance `i` as Consul shows it */
+function serviceCheck(i: Instance, c: { id: string; name: string; status: ConsulCheck['Status']; output: string; notes?: string; index: number }): ConsulCheck {
+  return {
+    Node: i.node,
+    CheckID: c.id,
+    Name: c.name,
+    Status: c.status,
+    Notes: c.notes ?? '',
+    Output: c.output,
+    ServiceID: i.id,
+    ServiceName: i.service,
+    ServiceTags: i.tags,
+    Type: '',
+    CreateIndex: c.index,
+    ModifyIndex: c.index,
+  }
+}
+
 /** the instance's checks; a degraded instance gets a warning check naming its unavailable dependencies */
 export function instanceChecks(i: Instance, unavailable: readonly string[] = []): ConsulCheck[] {
-  const checks = i.checks.map((c: CheckSummary, n): ConsulCheck => {
-    const index = toVersion(c.since)
-    return {
-      Node: i.node,
-      CheckID: serviceCheckId(i.id, n, i.checks.length),
-      Name: c.name,
-      Status: c.status,
-      Notes: '',
-      Output: c.output,
-      ServiceID: i.id,
-      ServiceName: i.service,
-      ServiceTags: i.tags,
-      Type: '',
-      CreateIndex: index,
-      ModifyIndex: index,
-    }
-  })
+  const checks = i.checks.map((c: CheckSummary, n) =>
+    serviceCheck(i, { id: serviceCheckId(i.id, n, i.checks.length), name: c.name, status: c.status, output: c.output, index: toVersion(c.since) }),
+  )
   if (i.status === 'degraded') {
-    const index = toVersion(i.registeredAt)
-    checks.push({
-      Node: i.node,
-      CheckID: `service:${i.id}:dependencies`,
-      Name: 'Dependencies available',
-      Status: 'warning',
-      Notes: 'shoal: a service this instance depends on has no healthy instance',
-      Output: unavailable.length > 0 ? `unavailable: ${unavailable.join(', ')}` : 'a dependency is unavailable',
-      ServiceID: i.id,
-      ServiceName: i.service,
-      ServiceTags: i.tags,
-      Type: '',
-      CreateIndex: index,
-      ModifyIndex: index,
-    })
+    checks.push(
+      serviceCheck(i, {
+        id: `service:${i.id}:dependencies`,
+        name: 'Dependencies available',
+        status: 'warning',
+        notes: 'shoal: a service this instance depends on has no healthy instance',
+        output: unavailable.length > 0 ? `unavailable: ${unavailable.join(', ')}` : 'a dependency is unavailable',
+        index: toVersion(i.registeredAt),
+      }),
+    )
   }
   return checks
 }

@@ -292,6 +292,17 @@ export async function createMetrics(source: MetricsSource, options: MetricsOptio
   counter('user_events_duplicates_total', 'User events received again after their delivery (dropped).', (m) => m.events.duplicates)
   counter('user_events_dropped_total', 'User events that could not be opened (wrong key, forged) or decoded.', (m) => m.events.dropped)
 
+  // the faces, when they run (0 otherwise)
+  counter('http_requests_total', 'Requests the HTTP face received.', (m) => m.http?.requests ?? 0)
+  counter('http_refused_total', 'HTTP requests answered 4xx: bad input, unknown path, wrong method, missing token.', (m) => m.http?.refused ?? 0)
+  counter('http_failed_total', 'HTTP requests answered 5xx (bugs of ours, each logged).', (m) => m.http?.failed ?? 0)
+  gauge('http_blocking_queries', 'Blocking queries (?index=) the HTTP face holds now.', (s) => s.m.http?.waiting ?? 0)
+  gauge('http_event_streams', 'Server-sent event streams (/v1/shoal/events) open now.', (s) => s.m.http?.streams ?? 0)
+  counter('dns_queries_total', 'Queries the DNS face received (UDP and TCP).', (m) => m.dns?.queries ?? 0)
+  counters('dns_answers_total', 'Answers the DNS face sent, by response code.', ['rcode'], (m) => by('rcode', m.dns?.answers ?? {}))
+  counter('dns_dropped_total', 'DNS messages dropped unanswered (shorter than a header, or responses).', (m) => m.dns?.dropped ?? 0)
+  counter('dns_truncated_total', 'UDP answers cut to fit and sent with TC (the client asks again over TCP).', (m) => m.dns?.truncated ?? 0)
+
   counter('internal_errors_total', "Internal errors (bugs of shoal's), each logged with its stack: 0 unless shoal has a bug.", (m) => m.internalErrors)
 
   // all or nothing: a clash leaves the registry as it was

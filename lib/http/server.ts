@@ -126,6 +126,8 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
     if (route.kind === 'stream') return route.open(ctx, req, res)
     if (route.kind === 'write') {
       const a: Answer = await route.answer(ctx)
+      // a write through this face is read back at once, whether or not its event came yet
+      if (req.method !== 'GET' && req.method !== 'HEAD') blocking.changed()
       const { bytes, contentType } = answerBytes(a)
       return write(req, res, a.status ?? 200, bytes, contentType, a.headers ?? {})
     }

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net'
 import { OptionsError } from '../errors.js'
+import { faceListen } from '../runtime/face-options.js'
 
 /** What `createAgent({ http })` accepts: the HTTP face (Consul-compatible API, /metrics, /v1/shoal/). */
 export interface HttpOptions {
@@ -29,20 +29,10 @@ const KEYS = new Set(['port', 'host', 'token', 'maxBodyBytes', 'datacenter'])
 
 /** checks createAgent's `http` option; throws OptionsError naming the field (the token's value is never shown) */
 export function resolveHttpSettings(input: unknown): HttpSettings | undefined {
-  if (input === undefined || input === false) return undefined
-  if (input === true) input = {}
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new OptionsError('http', 'must be an object { port?, host?, token? }')
-  const o = input as Record<string, unknown>
-  for (const key of Object.keys(o)) if (!KEYS.has(key)) throw new OptionsError(`http.${key}`, 'is not a known option')
-  const s: HttpSettings = { port: DEFAULT_HTTP_PORT, host: '127.0.0.1', maxBodyBytes: DEFAULT_MAX_BODY_BYTES }
-  if (o.port !== undefined) {
-    if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('http.port', `must be an integer from 0 to 65535 (got ${String(o.port)})`)
-    s.port = o.port
-  }
-  if (o.host !== undefined) {
-    if (typeof o.host !== 'string' || isIP(o.host) === 0) throw new OptionsError('http.host', `must be an IPv4 or IPv6 address (got ${JSON.stringify(o.host)})`)
-    s.host = o.host
-  }
+  const listen = faceListen('http', input, KEYS, DEFAULT_HTTP_PORT, '{ port?, host?, token?, maxBodyBytes?, datacenter? }')
+  if (!listen) return undefined
+  const o = listen.fields
+  const s: HttpSettings = { port: listen.port, host: listen.host, maxBodyBytes: DEFAULT_MAX_BODY_BYTES }
   if (o.token !== undefined) {
     if (typeof o.token !== 'string' || o.token.length < 8 || o.token.length > 512) throw new OptionsError('http.token', 'must be a string of 8 to 512 characters')
     s.token = o.token

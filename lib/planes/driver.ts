@@ -6,7 +6,8 @@ import { InternalErrors } from '../runtime/failures.js'
 import { silentLogger, type Logger } from '../runtime/logger.js'
 import { DurationHistogram } from '../util/histogram.js'
 import { describe, isBug } from './errors.js'
-import { StreamError, type StreamPlane } from './stream-plane.js'
+import { StreamError } from './errors.js'
+import type { StreamPlane } from './stream-plane.js'
 import { CONNECT_TIMEOUT_MS, ConnectionUpkeep, peerIdOf } from './upkeep.js'
 
 /**

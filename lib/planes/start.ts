@@ -1,6 +1,7 @@
 import type { Logger } from '../runtime/logger.js'
 import type { Keyring } from '../wire/keyring.js'
 import { clusterAuth } from './proof.js'
+export { advertisedStreamAddr } from './stream-address.js'
 import { createStreamPlane, type StreamPlane } from './stream-plane.js'
 
 /**
@@ -30,13 +31,3 @@ export async function startStreamPlane(o: PlaneSettings, host: string, port: num
   }
 }
 
-/**
- * The stream address peers dial: our advertised host (the one in our UDP
- * address, so `advertise` and wildcard binds apply to both planes), the
- * plane's real TCP port, and its peer id.
- */
-export function advertisedStreamAddr(planeAddr: string, host: string): string {
-  const match = /\/tcp\/(\d+)\/p2p\/([^/]+)$/.exec(planeAddr)
-  if (!match) return planeAddr
-  return `/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${match[1]}/p2p/${match[2]}`
-}

@@ -14,7 +14,7 @@ import { survivingChildren, which } from '../../bench/lib/udp-procs.js'
 import { configScenario } from '../../bench/scenarios/config.js'
 import { defaultSuite, scenarios } from '../../bench/scenarios/index.js'
 import { SERF_MISSING } from '../../bench/scenarios/serf.js'
-import { cell, num, table } from '../support/bench-tables.js'
+import { cell, num, table, openHandles } from '../support/bench-tables.js'
 
 const N = 6
 const W = 3
@@ -26,14 +26,8 @@ describe('bench scenario: config (tiny)', function () {
   /** sockets and servers open before the scenario: the same kinds must not grow */
   let handlesBefore: Map<string, number>
 
-  const handles = () => {
-    const m = new Map<string, number>()
-    for (const r of process.getActiveResourcesInfo()) if (/UDP|TCP|Pipe|Process/.test(r)) m.set(r, (m.get(r) ?? 0) + 1)
-    return m
-  }
-
   before(async function () {
-    handlesBefore = handles()
+    handlesBefore = openHandles()
     result = await configScenario.run({ args: {}, tiny: true, progress: () => {} })
   })
 
@@ -180,7 +174,7 @@ describe('bench scenario: config (tiny)', function () {
     assert.deepEqual(survivingChildren(), [], 'every child process was reaped')
     const pgrep = spawnSync('pgrep', ['-f', `cbench-${process.pid}-`], { encoding: 'utf8' })
     if (pgrep.error === undefined) assert.equal(pgrep.stdout.trim(), '', `no serf agent of this run is still running (pgrep: ${pgrep.stdout})`)
-    const after = handles()
+    const after = openHandles()
     for (const [kind, count] of after) assert.ok(count <= (handlesBefore.get(kind) ?? 0), `${kind}: ${count} open now, ${handlesBefore.get(kind) ?? 0} before`)
   })
 })

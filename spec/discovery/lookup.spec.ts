@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import fc from 'fast-check'
 import semver from 'semver'
 import { OptionsError } from '../../lib/errors.js'
-import { checkFilter, DiscoveryIndex } from '../../lib/discovery/lookup.js'
+import { checkFilter, DiscoveryIndex, lookupKey } from '../../lib/discovery/lookup.js'
 import type { DiscoveryFilter, Instance, InstanceStatus } from '../../lib/registry/types.js'
 
 function inst(id: string, over: Partial<Instance> = {}): Instance {
@@ -183,6 +183,25 @@ describe('discovery: DiscoveryIndex lookups', () => {
   })
 
   describe('cache', () => {
+    it('a filter object reused across lookups is checked once, and again when it was changed in place', () => {
+      const idx = new DiscoveryIndex(fakeSource({ api: fleet }).source)
+      const look = (f: unknown) => ids(idx.discover('api', f as DiscoveryFilter, lookupKey(f)))
+      const f = { tags: ['http'], version: '^2.0.0' } as { tags: string[]; version: string; zone?: string; meta?: Record<string, string> }
+      assert.deepEqual(look(f), oracle(fleet, f))
+      assert.deepEqual(look(f), oracle(fleet, f), 'the same object again')
+      f.tags.push('v2')
+      assert.deepEqual(look(f), oracle(fleet, f), 'a tag pushed into its array')
+      f.zone = 'us'
+      assert.deepEqual(look(f), oracle(fleet, f), 'a field added')
+      f.meta = { shard: '2' }
+      assert.deepEqual(look(f), oracle(fleet, f))
+      f.meta.shard = '1'
+      assert.deepEqual(look(f), oracle(fleet, f), 'a meta value changed in place')
+      ;(f as Record<string, unknown>).version = 'not a range'
+      assert.throws(() => look(f), (e: unknown) => e instanceof OptionsError && e.field === 'filter.version', 'a reused object made invalid is refused')
+      assert.throws(() => look({ tags: ['x'], colour: 'red' }), (e: unknown) => e instanceof OptionsError && e.field === 'filter.colour')
+    })
+
     it('returns the same frozen array until invalidate(service); the source is read once per service', () => {
       const { source, calls } = fakeSource({ api: fleet, web: [inst('w1', { service: 'web' })] })
       const idx = new DiscoveryIndex(source)

@@ -24,3 +24,10 @@ export function num(t: Table, row: number, name: string): number {
   assert.ok(Number.isFinite(v), `'${name}' is finite`)
   return v as number
 }
+
+/** open sockets, pipes and child processes by kind: a bench must leave no more than it found */
+export function openHandles(): Map<string, number> {
+  const m = new Map<string, number>()
+  for (const r of process.getActiveResourcesInfo()) if (/UDP|TCP|Pipe|Process/.test(r)) m.set(r, (m.get(r) ?? 0) + 1)
+  return m
+}
