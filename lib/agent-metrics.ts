@@ -11,7 +11,7 @@ import type { SwimCounters } from './swim/node.js'
 import type { HistogramSnapshot } from './util/histogram.js'
 import type { MessageType } from './wire/messages.js'
 import type { HttpFaceStats } from './http/server.js'
-import type { DnsStats } from './dns/handler.js'
+import type { DnsStats } from './dns/stats.js'
 
 /** What `agent.metrics()` returns (its own file, so the faces that read it need not import the composition root). */
 export interface AgentMetrics {

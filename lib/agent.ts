@@ -51,7 +51,7 @@ import type { Coordinate } from './coordinates/vivaldi.js'
 
 import type { AgentMetrics } from './agent-metrics.js'
 import type { HttpFaceStats } from './http/server.js'
-import type { DnsStats } from './dns/handler.js'
+import type { DnsStats } from './dns/stats.js'
 import type { Registry as PromRegistry } from 'prom-client'
 export type { AgentMetrics } from './agent-metrics.js'
 export type { Member, MemberEventName } from './membership/member.js'

@@ -9,7 +9,8 @@ import { addrName, isDnsLabel, nodeName, sameAddress, type Asked } from './names
 /** the query types the face tells apart (wire numbers) */
 export const QTYPE = { A: 1, NS: 2, SOA: 6, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, IXFR: 251, AXFR: 252, ANY: 255 } as const
 
-export type Rcode = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED' | 'BADVERS'
+import type { Rcode } from './stats.js'
+export type { Rcode } from './stats.js'
 export const RCODES: Record<Rcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 }
 
 /** the sections of an answer, before it is encoded (and fitted to the transport) */

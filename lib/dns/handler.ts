@@ -1,21 +1,11 @@
 import type { Logger } from '../runtime/logger.js'
-import { buildAnswer, type AnswerContext, type Outcome, type Rcode } from './answers.js'
+import { buildAnswer, type AnswerContext, type Outcome } from './answers.js'
+import type { DnsStats } from './stats.js'
 import { parseLabels } from './names.js'
 import { readQuery, type Query } from './query.js'
 import { encodeReply, MAX_TCP_BYTES, udpLimit } from './reply.js'
 
-/** what the DNS face counts (every message received is a query, then answered once or dropped) */
-export interface DnsStats {
-  queries: number
-  /** answers sent, by rcode */
-  answers: Record<Rcode, number>
-  /** messages not answered: shorter than a header, or responses */
-  dropped: number
-  /** UDP answers cut to fit, sent with TC so the client asks again over TCP */
-  truncated: number
-  /** our bugs, each logged with its stack and answered SERVFAIL: 0 unless shoal has one */
-  internalErrors: number
-}
+export type { DnsStats } from './stats.js'
 
 export type Transport = 'udp' | 'tcp'
 
