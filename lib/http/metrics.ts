@@ -292,6 +292,18 @@ export async function createMetrics(source: MetricsSource, options: MetricsOptio
   counter('user_events_duplicates_total', 'User events received again after their delivery (dropped).', (m) => m.events.duplicates)
   counter('user_events_dropped_total', 'User events that could not be opened (wrong key, forged) or decoded.', (m) => m.events.dropped)
 
+  counter('queries_asked_total', 'Queries this agent asked (agent.queries.ask).', (m) => m.queries.asked)
+  counter('queries_received_total', 'Queries from other agents this agent received (first copies).', (m) => m.queries.received)
+  counter('queries_filtered_total', 'Received queries whose filter did not match this agent.', (m) => m.queries.filtered)
+  counter('queries_answered_total', 'Answers this agent sent to queries.', (m) => m.queries.answered)
+  counter('query_responses_total', 'Answers this agent received for its own queries (each responder once).', (m) => m.queries.responses)
+  counter('query_acks_total', 'Acks this agent received for its own queries (each responder once).', (m) => m.queries.acks)
+  counter('query_duplicates_total', 'Copies of queries, acks or answers seen before (dropped).', (m) => m.queries.duplicates)
+  counter('coordinate_updates_total', 'Probe round trips that moved this agent\'s network coordinate (Vivaldi).', (m) => m.coordinates.updates)
+  counter('coordinate_resets_total', 'Times this agent\'s network coordinate went invalid and was reset.', (m) => m.coordinates.resets)
+  counter('coordinate_rejected_total', 'Coordinate observations refused (an RTT out of range, a peer coordinate of other dimensions).', (m) => m.coordinates.rejected)
+  gauge('coordinate_peers', 'Peers whose network coordinate this agent holds.', (s) => s.m.coordinates.peers)
+
   // the faces, when they run (0 otherwise)
   counter('http_requests_total', 'Requests the HTTP face received.', (m) => m.http?.requests ?? 0)
   counter('http_refused_total', 'HTTP requests answered 4xx: bad input, unknown path, wrong method, missing token.', (m) => m.http?.refused ?? 0)
