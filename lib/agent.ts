@@ -33,6 +33,8 @@ import type { Balancer, BalancerOptions } from './discovery/balancer.js'
 import { buildServices } from './discovery/build.js'
 import type { RegisterOptions, Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
+import type { ExternalHandle, ExternalInstance, ExternalRegistration, Externals } from './health/externals.js'
+import { MONITOR_META_KEY } from './registry/external.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
 import type { UserEvents } from './events/user-events.js'
@@ -51,6 +53,7 @@ export type { Registration, RegisterOptions, ServiceChange } from './discovery/s
 export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
+export type { ExternalHandle, ExternalInstance, ExternalRegistration } from './health/externals.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
 export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
@@ -100,6 +103,7 @@ interface Parts {
   records: RecordGossip
   health: HealthFacet
   services: Services
+  externals: Externals
   userEvents: UserEvents
   configStore: ConfigStore
   configFacet: ConfigFacet
@@ -107,6 +111,8 @@ interface Parts {
   streams: StreamDriver | undefined
   state: AgentState | undefined
   ticker: Timer
+  /** this agent monitors external services (and says so in its meta) */
+  monitorExternal: boolean
 }
 
 /**
@@ -148,7 +154,8 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   updateMeta(meta: Record<string, string>): Promise<void> {
-    return this.p.membership.updateMeta(meta)
+    // the monitorExternal opt-in is advertised in meta: it stays whatever the caller passes
+    return this.p.membership.updateMeta(this.p.monitorExternal && meta !== null && typeof meta === 'object' ? { ...meta, [MONITOR_META_KEY]: '1' } : meta)
   }
 
   /** Graceful leave: peers see this member as `left`. The agent keeps its socket until stop(). */
@@ -198,6 +205,25 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.services.watch(service, filter)
   }
 
+  /**
+   * Registers a service that runs no agent (a database, a SaaS endpoint):
+   * discovered like any instance, health-checked by one agent that opted in
+   * with `monitorExternal`, kept after this agent is gone, removable by any agent.
+   */
+  async registerExternal(registration: ExternalRegistration): Promise<ExternalHandle> {
+    return this.p.externals.register(registration)
+  }
+
+  /** Removes an external service everywhere, whoever registered it (id: default the name); false if there was none. */
+  async deregisterExternal(name: string, id?: string): Promise<boolean> {
+    return this.p.externals.deregister(name, id)
+  }
+
+  /** Every external service with its registrar, its monitor and whether this agent checks it. */
+  externals(): ExternalInstance[] {
+    return this.p.externals.list()
+  }
+
   /** Health of every visible instance of `service`: aggregate status and each check. */
   health(service: string): InstanceHealth[] {
     return this.p.health.health(service)
@@ -223,6 +249,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.ticker.cancel()
       p.driver.stop()
       p.services.close()
+      await p.externals.close()
       p.membership.close()
       p.records.close()
       p.userEvents.close()
@@ -325,7 +352,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const core = new SwimNode({
       name: ports.name,
       address: ports.address,
-      meta: o.meta,
+      meta: o.monitorExternal ? { ...o.meta, [MONITOR_META_KEY]: '1' } : o.meta,
       // the envelope (label, seal) comes out of each datagram's budget
       config: { ...o.swim, packetSize: o.swim.packetSize - envelopeOverhead(envelope) },
       seed: ports.seed,
@@ -359,7 +386,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason), logger })
     if (streams) driver.onStreamWork((work) => streams.run(work))
 
-    const { catalog, records, health, services } = buildServices({
+    const { catalog, records, health, services, externals } = buildServices({
       core,
       mux,
       clock,
@@ -375,7 +402,10 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       ...(state ? { remember: (service: string, id: string, reg: ServiceRegistration | undefined) => state.saveRegistration(service, id, reg) } : {}),
       pump,
     })
-    membership.onMemberChange((node) => catalog.memberChanged(node))
+    membership.onMemberChange((node) => {
+      catalog.memberChanged(node)
+      externals.memberChanged()
+    })
     driver.onPumped(() => services.flush())
 
     const userEvents = buildEvents({ core, mux, name: ports.name, pump, ...(plane ? { plane } : {}), sealer: sealer('event') })
@@ -404,12 +434,13 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (lifecycle.stopped) return
       catalog.tick()
       health.tick()
+      externals.tick()
       membership.tick()
       config.store.tick()
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, externals, monitorExternal: o.monitorExternal, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
   })
 }

@@ -14,6 +14,9 @@ export type {
   HealthChange,
   InstanceHealth,
   DependencyGraph,
+  ExternalHandle,
+  ExternalInstance,
+  ExternalRegistration,
 } from './agent.js'
 export type { UserEvent, EventHandler } from './events/types.js'
 export { MAX_EVENT_PAYLOAD } from './events/frame.js'

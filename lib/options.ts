@@ -75,6 +75,12 @@ export interface AgentOptions extends Partial<SwimConfig> {
   http?: HttpOptions | boolean
   /** the DNS face: Consul's names (`web.service.shoal`, SRV, …) over UDP and TCP; off unless given (`true`: 127.0.0.1:8600) */
   dns?: DnsOptions | boolean
+  /**
+   * this agent may health-check external services (`registerExternal`): one
+   * opted-in agent at a time checks each; advertised as member meta
+   * `shoal-monitor-external: '1'` (default false)
+   */
+  monitorExternal?: boolean
 }
 
 export interface ResolvedOptions {
@@ -100,6 +106,7 @@ export interface ResolvedOptions {
   dataDir?: string
   http?: HttpSettings
   dns?: DnsSettings
+  monitorExternal: boolean
 }
 
 export const DEFAULT_PORT = 7946
@@ -131,6 +138,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'dataDir',
   'http',
   'dns',
+  'monitorExternal',
   ...CONFIG_KEYS,
 ])
 
@@ -290,7 +298,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     dataDir = o.dataDir
   }
 
+  if (o.monitorExternal !== undefined && typeof o.monitorExternal !== 'boolean') {
+    throw new OptionsError('monitorExternal', `must be a boolean (got ${show(o.monitorExternal)})`)
+  }
+
   const resolved: ResolvedOptions = {
+    monitorExternal: o.monitorExternal === true,
     services,
     bind,
     seeds,

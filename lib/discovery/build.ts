@@ -8,6 +8,8 @@ import { Rng } from '../util/rng.js'
 import { Catalog } from '../registry/catalog.js'
 import { RecordGossip, type RecordTopic } from '../registry/record-gossip.js'
 import { HealthFacet, type HealthEvents } from '../health/facet.js'
+import { Externals } from '../health/externals.js'
+import { toMember } from '../membership/member.js'
 import type { ServiceRegistration } from '../health/registration.js'
 import { DiscoveryIndex } from './lookup.js'
 import { Services, type ServiceEvents } from './services.js'
@@ -36,7 +38,7 @@ export interface BuildServicesDeps {
 const MAX_LARGE_RECORD = 1024 * 1024
 
 /** Builds the catalog, its gossip, health and the services facet, and plugs them into the core. */
-export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records: RecordGossip; health: HealthFacet; services: Services } {
+export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records: RecordGossip; health: HealthFacet; services: Services; externals: Externals } {
   const { core, clock, pump } = d
   const self = core.name
   const records = new RecordGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, ...(d.recordsTopic ? { topic: d.recordsTopic } : {}), onMalformed: d.onMalformed })
@@ -64,5 +66,16 @@ export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records
     pump,
     ...(d.remember ? { remember: d.remember } : {}),
   })
-  return { catalog, records, health, services }
+  const externalJitter = new Rng(d.seed ^ 0x3e7e2a1)
+  const externals = new Externals({
+    self,
+    catalog,
+    clock,
+    lifecycle: d.lifecycle,
+    errors: d.errors,
+    members: () => core.memberList().map(toMember),
+    random: () => externalJitter.float(),
+    pump,
+  })
+  return { catalog, records, health, services, externals }
 }
