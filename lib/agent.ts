@@ -31,6 +31,7 @@ import type { DependencyGraph } from './health/dependencies.js'
 import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
 import { buildServices } from './discovery/build.js'
+import { createDispatcher, type DispatcherOptions, type ServiceDispatcher } from './discovery/dispatcher.js'
 import type { RegisterOptions, Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
 import type { ExternalHandle, ExternalInstance, ExternalRegistration, Externals } from './health/externals.js'
@@ -53,6 +54,7 @@ export type { Registration, RegisterOptions, ServiceChange } from './discovery/s
 export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
+export type { DispatcherOptions, DispatcherStats, ServiceDispatcher } from './discovery/dispatcher.js'
 export type { ExternalHandle, ExternalInstance, ExternalRegistration } from './health/externals.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
@@ -90,6 +92,9 @@ export interface AgentPorts {
 const TICK_MS = 250
 /** the broadcast plane's connections are topped up every this many ticks */
 const UPKEEP_EVERY_TICKS = 8
+
+/** every instance, whatever its status: the filter balancers read */
+const UNFILTERED: DiscoveryFilter = Object.freeze({ includeUnhealthy: true })
 
 /** the parts an agent is made of, built and wired by startAgent */
 interface Parts {
@@ -198,6 +203,26 @@ export class Agent extends SafeEmitter<AgentEventMap> {
    */
   balancer(service: string, options?: BalancerOptions): Balancer {
     return this.p.services.balancer(service, options)
+  }
+
+  /**
+   * An undici Dispatcher for Node's fetch: `fetch('http://quotes.service/price', { dispatcher })`
+   * calls an instance of `quotes` chosen by the balancer (breakers, retries
+   * on another instance when safe, timeouts); other hosts pass through to
+   * Node's global dispatcher untouched.
+   */
+  dispatcher(options?: DispatcherOptions): ServiceDispatcher {
+    this.p.lifecycle.assertRunning('dispatcher')
+    const lifecycle = this.p.lifecycle
+    return createDispatcher(
+      {
+        instances: (service) => this.p.services.discover(service, UNFILTERED),
+        services: () => this.p.services.services(),
+        rtt: (node) => this.p.core.rttOf(node),
+        assertRunning: (what) => lifecycle.assertRunning(what),
+      },
+      options,
+    )
   }
 
   /** An async iterable of snapshots of `service` (filtered): the current one, then one per change. */

@@ -17,7 +17,11 @@ export type {
   ExternalHandle,
   ExternalInstance,
   ExternalRegistration,
+  DispatcherOptions,
+  DispatcherStats,
+  ServiceDispatcher,
 } from './agent.js'
+export { ServiceRequestError } from './discovery/dispatcher.js'
 export type { UserEvent, EventHandler } from './events/types.js'
 export { MAX_EVENT_PAYLOAD } from './events/frame.js'
 export { StreamError } from './planes/stream-plane.js'
