@@ -41,6 +41,7 @@ import { buildEvents } from './events/build.js'
 import type { UserEvents } from './events/user-events.js'
 import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
+import { restoreSnapshot, takeSnapshot, type RestoreOptions, type RestoreReport, type SnapshotDeps } from './snapshot/snapshot.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore } from './config/store.js'
 
@@ -54,6 +55,7 @@ export type { Registration, RegisterOptions, ServiceChange } from './discovery/s
 export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
+export type { RestoreOptions, RestoreReport } from './snapshot/snapshot.js'
 export type { DispatcherOptions, DispatcherStats, ServiceDispatcher } from './discovery/dispatcher.js'
 export type { ExternalHandle, ExternalInstance, ExternalRegistration } from './health/externals.js'
 
@@ -118,6 +120,7 @@ interface Parts {
   ticker: Timer
   /** this agent monitors external services (and says so in its meta) */
   monitorExternal: boolean
+  snapshots: SnapshotDeps
 }
 
 /**
@@ -257,6 +260,25 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   /** The service dependency graph declared by `dependsOn`, with availability and cycles. */
   dependencies(): DependencyGraph {
     return this.p.health.dependencies()
+  }
+
+  /**
+   * A backup: the config store with its history (secrets stay sealed), the
+   * instances registered on this agent and the external services, in one
+   * checksummed, versioned blob (see lib/snapshot/format.ts).
+   */
+  snapshot(): Uint8Array {
+    return takeSnapshot(this.p.snapshots)
+  }
+
+  /**
+   * Merges a snapshot into the mesh by the usual rules: a value written
+   * since the snapshot is kept, unless `force` (then the snapshot's values
+   * are written as new versions). A bad, truncated or foreign-cluster
+   * snapshot is refused whole with a SnapshotError saying why.
+   */
+  restore(bytes: Uint8Array, options?: RestoreOptions): Promise<RestoreReport> {
+    return restoreSnapshot(this.p.snapshots, bytes, options)
   }
 
   /** Leaves (unless `leave: false`), then closes everything. Idempotent. */
@@ -465,7 +487,18 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, externals, monitorExternal: o.monitorExternal, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
+    const snapshots: SnapshotDeps = {
+      name: ports.name,
+      cluster: o.cluster,
+      wallNow: () => clock.wallNow(),
+      store: config.store,
+      services,
+      catalog,
+      externals,
+      assertRunning: (what) => lifecycle.assertRunning(what),
+      pump,
+    }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, externals, monitorExternal: o.monitorExternal, snapshots, userEvents, configStore: config.store, configFacet: config.facet, plane, streams, state, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()) }
   })
 }

@@ -20,7 +20,10 @@ export type {
   DispatcherOptions,
   DispatcherStats,
   ServiceDispatcher,
+  RestoreOptions,
+  RestoreReport,
 } from './agent.js'
+export { SnapshotError } from './snapshot/format.js'
 export { ServiceRequestError } from './discovery/dispatcher.js'
 export type { UserEvent, EventHandler } from './events/types.js'
 export { MAX_EVENT_PAYLOAD } from './events/frame.js'

@@ -260,7 +260,7 @@ function ownerOf(r: InstanceRecord): string {
 }
 
 /** a travelling check as the definition checkChecks reads */
-function definitionOf(k: ExternalCheck): CheckDefinition {
+export function definitionOf(k: ExternalCheck): CheckDefinition {
   const common = {
     name: k.name,
     interval: k.interval,

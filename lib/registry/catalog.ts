@@ -172,6 +172,11 @@ export class Catalog {
     return true
   }
 
+  /** records from elsewhere (a snapshot's externals), merged by the usual rule and passed on as gossip is */
+  mergeRecords(records: readonly InstanceRecord[]): void {
+    for (const r of records) this.merge(r, true)
+  }
+
   /** every live external record, or those of one (service, id) */
   externalRecords(service?: string, id?: string): InstanceRecord[] {
     const out: InstanceRecord[] = []
