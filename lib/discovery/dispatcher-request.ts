@@ -8,7 +8,7 @@
  * connection failed before undici wrote a byte), or it is idempotent (GET,
  * HEAD, OPTIONS, PUT, DELETE) with a body that can be sent again.
  */
-import type { Dispatcher } from 'undici-types'
+import type { DispatchHandlers, DispatchOptions } from './undici-shapes.js'
 import { ShoalError } from '../errors.js'
 import type { Instance } from '../registry/types.js'
 import { formatAddress } from '../transport/address.js'
@@ -50,13 +50,13 @@ export interface ServiceRequest {
   service: string
   balancer: Balancer
   /** the caller's options, origin included */
-  opts: Dispatcher.DispatchOptions
+  opts: DispatchOptions
   /** protocol of the caller's URL: 'http:' or 'https:' */
   protocol: string
-  handler: Dispatcher.DispatchHandlers
+  handler: DispatchHandlers
   settings: RequestSettings
   /** dispatches to Node's own client */
-  send(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): boolean
+  send(opts: DispatchOptions, handler: DispatchHandlers): boolean
   /** how many instances the service has (for the error when none can be called) */
   present(): number
   /** aborts with the dispatcher (destroy) */
@@ -152,7 +152,7 @@ export async function runServiceRequest(r: ServiceRequest): Promise<void> {
         settle(reason)
       }
       signal.addEventListener('abort', onAbort, { once: true })
-      const inner: Dispatcher.DispatchHandlers = {
+      const inner: DispatchHandlers = {
         onConnect: (abort) => {
           a.connected = true
           a.abort = abort
@@ -284,7 +284,7 @@ async function bufferBody(body: unknown, length: number | undefined, max: number
 }
 
 /** the content-length header of the caller's headers (an object, a flat [name, value, …] array, or pairs) */
-function contentLength(headers: Dispatcher.DispatchOptions['headers']): number | undefined {
+function contentLength(headers: DispatchOptions['headers']): number | undefined {
   if (!headers) return undefined
   let value: unknown
   if (Array.isArray(headers)) {

@@ -13,7 +13,7 @@
  * and port. The port in the URL is ignored; `endpoint` picks a named
  * endpoint of the instances instead of their main port.
  */
-import type { Dispatcher } from 'undici-types'
+import type { DispatcherLike, DispatchHandlers, DispatchOptions, ResponseData } from './undici-shapes.js'
 import type { EventEmitter } from 'node:events'
 import { OptionsError, StoppedError } from '../errors.js'
 import type { DiscoveryFilter, Instance } from '../registry/types.js'
@@ -55,8 +55,34 @@ export interface DispatcherStats {
   passedThrough: number
 }
 
-/** A Dispatcher for fetch's `dispatcher` option; `stats` counts what it did. */
-export type ServiceDispatcher = Dispatcher & { readonly stats: DispatcherStats }
+/**
+ * undici's Dispatcher type as Node's own fetch types name it (the
+ * `dispatcher` of @types/node's RequestInit), without importing
+ * undici-types; `{}` where RequestInit has no dispatcher (the DOM lib's).
+ */
+export type FetchDispatcher = RequestInit extends { dispatcher?: infer D } ? (unknown extends D ? {} : NonNullable<D>) : {}
+
+/** What shoal's dispatcher adds to (and implements of) undici's interface. */
+export interface ServiceDispatcherApi {
+  dispatch(options: DispatchOptions, handler: DispatchHandlers): boolean
+  /** refuses new requests; resolves once those in flight are done */
+  close(): Promise<void>
+  close(callback: () => void): void
+  /** aborts the requests in flight (with `err`) and refuses new ones */
+  destroy(err?: Error | null): Promise<void>
+  destroy(callback: () => void): void
+  destroy(err: Error | null, callback: () => void): void
+  /** undici's request(), inherited from Node's own Dispatcher class */
+  request(options: DispatchOptions): Promise<ResponseData>
+  readonly stats: DispatcherStats
+}
+
+/**
+ * A Dispatcher for fetch's `dispatcher` option: it runs on Node's own
+ * undici Dispatcher class (request(), stream(), pipeline(), compose() are
+ * undici's) and is typed as one where Node's fetch types say what that is.
+ */
+export type ServiceDispatcher = FetchDispatcher & ServiceDispatcherApi
 
 export interface DispatcherDeps {
   /** every visible instance of a service, whatever its status (a stable array until it changes) */
@@ -122,7 +148,7 @@ function serviceDispatcherClass(): Constructor {
     private readonly destroying = new AbortController()
     private readonly inflight = new Set<Promise<void>>()
     /** Node's global dispatcher when this one was made: used if ours is installed as the global one */
-    private readonly fallback: Dispatcher = globalDispatcher()
+    private readonly fallback: DispatcherLike = globalDispatcher()
     private closed = false
 
     constructor(
@@ -132,7 +158,7 @@ function serviceDispatcherClass(): Constructor {
       super()
     }
 
-    dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): boolean {
+    dispatch(opts: DispatchOptions, handler: DispatchHandlers): boolean {
       if (this.closed) {
         handler.onError?.(new ServiceRequestError('ERR_DISPATCHER_CLOSED', 'the dispatcher is closed', ''))
         return false
@@ -199,7 +225,7 @@ function serviceDispatcherClass(): Constructor {
     }
 
     /** Node's global dispatcher now, unless it is ours (then the one there was when we were made) */
-    private passThrough(): Dispatcher {
+    private passThrough(): DispatcherLike {
       const current = globalDispatcher()
       return current instanceof ServiceDispatcherImpl ? this.fallback : current
     }
@@ -245,7 +271,7 @@ function serviceDispatcherClass(): Constructor {
   return made
 }
 
-function parseOrigin(origin: Dispatcher.DispatchOptions['origin']): URL | undefined {
+function parseOrigin(origin: DispatchOptions['origin']): URL | undefined {
   if (origin === undefined) return undefined
   if (origin instanceof URL) return origin
   try {
@@ -256,8 +282,8 @@ function parseOrigin(origin: Dispatcher.DispatchOptions['origin']): URL | undefi
 }
 
 /** the handler's methods bound to it (they are called detached below) */
-function bindAll(handler: Dispatcher.DispatchHandlers): Dispatcher.DispatchHandlers {
-  const out: Dispatcher.DispatchHandlers = {}
+function bindAll(handler: DispatchHandlers): DispatchHandlers {
+  const out: DispatchHandlers = {}
   for (const name of ['onConnect', 'onError', 'onUpgrade', 'onResponseStarted', 'onHeaders', 'onData', 'onComplete', 'onBodySent'] as const) {
     const fn = handler[name] as ((...args: unknown[]) => unknown) | undefined
     if (typeof fn === 'function') (out as Record<string, unknown>)[name] = fn.bind(handler)

@@ -5,18 +5,18 @@
  * `undici` package must not be loaded next to Node 20's built-in one.
  */
 import { EventEmitter } from 'node:events'
-import type { Dispatcher } from 'undici-types'
+import type { DispatcherLike } from './undici-shapes.js'
 
 /** where undici (Node's built-in copy and the npm package alike) keeps the global dispatcher */
 const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1')
 
 /** Node's global dispatcher, loading Node's undici first if nothing did yet (it sets the dispatcher as it loads). */
-export function globalDispatcher(): Dispatcher {
-  let found = (globalThis as Record<symbol, unknown>)[GLOBAL_DISPATCHER] as Dispatcher | undefined
+export function globalDispatcher(): DispatcherLike {
+  let found = (globalThis as Record<symbol, unknown>)[GLOBAL_DISPATCHER] as DispatcherLike | undefined
   if (found === undefined) {
     // fetch, Headers and friends are lazy globals: the first use of one loads undici, which installs its Agent
     new Headers()
-    found = (globalThis as Record<symbol, unknown>)[GLOBAL_DISPATCHER] as Dispatcher | undefined
+    found = (globalThis as Record<symbol, unknown>)[GLOBAL_DISPATCHER] as DispatcherLike | undefined
   }
   if (found === undefined || typeof found.dispatch !== 'function') throw new Error('no global HTTP dispatcher: this Node has no built-in fetch')
   return found

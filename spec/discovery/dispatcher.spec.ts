@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Dispatcher } from 'undici-types'
+import type { DispatchHandlers, DispatchOptions } from '../../lib/discovery/undici-shapes.js'
 import { ServiceRequestError, type Agent, type ServiceDispatcher } from '../../lib/index.js'
 import { allAlive, startMesh, stopAll } from '../support/mesh.js'
 import { waitFor } from '../support/wait.js'
@@ -30,7 +32,7 @@ function echo(name: string): (req: IncomingMessage, res: ServerResponse) => void
 
 /** the error fetch rejected with, and its cause */
 async function fetchError(url: string, init: RequestInit & { dispatcher: ServiceDispatcher }): Promise<Error> {
-  const err = await fetch(url, init as RequestInit).then(
+  const err = await fetch(url, init).then(
     () => assert.fail(`${url} should fail`),
     (e: unknown) => e as Error,
   )
@@ -82,16 +84,25 @@ describe('agent.dispatcher(): fetch through discovery', function () {
   it('resolves <name>.service through discovery, spreading requests over the instances', async () => {
     const seen = new Set<string>()
     for (let i = 0; i < 9; i++) {
-      const res = await fetch('http://quotes.service/price?x=1', { dispatcher } as RequestInit)
+      const res = await fetch('http://quotes.service/price?x=1', { dispatcher })
       assert.equal(res.status, 200)
       seen.add((await res.text()).split(' ')[0]!)
     }
     assert.deepEqual([...seen].sort(), ['q0', 'q1', 'q2'])
-    const posted = await fetch('http://quotes.service/order', { dispatcher, method: 'POST', body: 'buy 10' } as RequestInit)
+    const posted = await fetch('http://quotes.service/order', { dispatcher, method: 'POST', body: 'buy 10' })
     assert.match(await posted.text(), /^q\d POST buy 10$/)
     const viaEndpoint = agents[0]!.dispatcher({ endpoint: 'admin' })
-    assert.match(await (await fetch('http://QUOTES.service:9999/', { dispatcher: viaEndpoint } as RequestInit)).text(), /^q\d GET/, 'the URL port is ignored, the case of the name too')
+    assert.match(await (await fetch('http://QUOTES.service:9999/', { dispatcher: viaEndpoint })).text(), /^q\d GET/, 'the URL port is ignored, the case of the name too')
     await viaEndpoint.close()
+  })
+
+  it('is undici’s Dispatcher to TypeScript as well (Node’s fetch types), and its shapes fit undici’s both ways', () => {
+    const asUndici: Dispatcher = dispatcher
+    const init: RequestInit = { dispatcher }
+    const handlers: DispatchHandlers = {} as Dispatcher.DispatchHandlers
+    const back: Dispatcher.DispatchHandlers = handlers
+    const options: DispatchOptions = { path: '/', method: 'GET' } as Dispatcher.DispatchOptions
+    void [asUndici, init, back, options]
   })
 
   it('works with the rest of undici’s Dispatcher API (request())', async () => {
@@ -116,7 +127,7 @@ describe('agent.dispatcher(): fetch through discovery', function () {
           servers[1]!.close()
         }
         try {
-          const res = await fetch('http://quotes.service/price', { dispatcher } as RequestInit)
+          const res = await fetch('http://quotes.service/price', { dispatcher })
           const text = await res.text()
           if (res.status !== 200 || !/^q[02] |^q1 /.test(text)) failures.push(`${res.status} ${text}`)
         } catch (err) {
@@ -133,7 +144,7 @@ describe('agent.dispatcher(): fetch through discovery', function () {
 
   it('retries a request that never left (connection refused), even a POST', async () => {
     for (let i = 0; i < 6; i++) {
-      const res = await fetch('http://mixed.service/order', { dispatcher: agents[0]!.dispatcher({ strategy: 'round-robin' }), method: 'POST', body: `n=${i}` } as RequestInit)
+      const res = await fetch('http://mixed.service/order', { dispatcher: agents[0]!.dispatcher({ strategy: 'round-robin' }), method: 'POST', body: `n=${i}` })
       assert.equal(await res.text(), `good POST n=${i}`)
     }
   })
@@ -174,7 +185,7 @@ describe('agent.dispatcher(): fetch through discovery', function () {
 
   it('passes other hosts through to Node’s global dispatcher untouched', async () => {
     const before = dispatcher.stats.passedThrough
-    const res = await fetch(`http://127.0.0.1:${(servers[0]!.address() as AddressInfo).port}/plain`, { dispatcher } as RequestInit)
+    const res = await fetch(`http://127.0.0.1:${(servers[0]!.address() as AddressInfo).port}/plain`, { dispatcher })
     assert.equal(await res.text(), 'q0 GET ')
     assert.equal(dispatcher.stats.passedThrough, before + 1)
     const refused = await fetchError(`http://127.0.0.1:${unused}/`, { dispatcher })
@@ -183,7 +194,7 @@ describe('agent.dispatcher(): fetch through discovery', function () {
 
   it('after close(), refuses new requests', async () => {
     const d = agents[0]!.dispatcher()
-    assert.equal(await (await fetch('http://quotes.service/', { dispatcher: d } as RequestInit)).status, 200)
+    assert.equal(await (await fetch('http://quotes.service/', { dispatcher: d })).status, 200)
     await d.close()
     const err = await fetchError('http://quotes.service/', { dispatcher: d })
     assert.equal((err as ServiceRequestError).code, 'ERR_DISPATCHER_CLOSED')
