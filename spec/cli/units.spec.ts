@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { hostPortFlag, parseCommand } from '../../lib/cli/args.js'
+import { agentOptions } from '../../lib/cli/agent-command.js'
 import { readKeyFile, readServiceFile } from '../../lib/cli/agent-files.js'
 import { baseUrl, keyPath } from '../../lib/cli/client.js'
 import { UsageError } from '../../lib/cli/errors.js'
@@ -71,6 +72,11 @@ describe('shoal CLI parts', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('shoal agent --monitor-external opts the agent in to checking external services', () => {
+    assert.equal(agentOptions(parseCommand('agent', ['--monitor-external'], { 'monitor-external': { type: 'boolean' } }).values, {}).monitorExternal, true)
+    assert.equal(agentOptions({}, {}).monitorExternal, undefined)
   })
 
   it('client commands load no libp2p: only agent-command.ts imports the agent, and lazily', () => {
