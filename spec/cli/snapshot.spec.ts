@@ -36,7 +36,7 @@ describe('shoal snapshot save / restore', function () {
   it('saves a verified file and restores it into another mesh', async () => {
     const file = join(dir, 'backup.snap')
     const saved = await ok(['snapshot', 'save', file], { env: env(source) })
-    assert.match(saved, /^Saved \d+ bytes to .*backup\.snap: 2 config writes, 1 registrations, 0 external services \(written \S+Z by snap-src, cluster \(none\)\)/)
+    assert.match(saved, /^Saved \d+ bytes to .*backup\.snap: 2 config writes, 1 registration, 0 external services \(written \S+Z by snap-src, cluster \(none\)\)/)
     assert.equal((await readFile(file)).subarray(0, 8).toString(), 'SHOALSNP')
     const restored = await ok(['snapshot', 'restore', file], { env: env(target) })
     assert.match(restored, /^Restored .*backup\.snap \(written \S+Z by snap-src, cluster \(none\)\)/)

@@ -66,7 +66,7 @@ async function save(file: string, values: { 'http-addr'?: string; token?: string
   }
   const summary = { file, bytes: reply.bytes.length, ...describe(content) }
   if (values.json) printJson(summary)
-  else print(`Saved ${summary.bytes} bytes to ${file}: ${summary.configWrites} config writes, ${summary.registrations} registrations, ${summary.externals} external services (written ${summary.writtenAt} by ${summary.agent}, cluster ${summary.cluster || '(none)'})`)
+  else print(`Saved ${summary.bytes} bytes to ${file}: ${count(summary.configWrites, 'config write')}, ${count(summary.registrations, 'registration')}, ${count(summary.externals, 'external service')} (written ${summary.writtenAt} by ${summary.agent}, cluster ${summary.cluster || '(none)'})`)
   return 0
 }
 
@@ -112,4 +112,8 @@ function iso(ms: number): string {
 
 function list(names: string[]): string {
   return names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ')
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`
 }
