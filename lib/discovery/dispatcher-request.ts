@@ -117,7 +117,7 @@ export async function runServiceRequest(r: ServiceRequest): Promise<void> {
   }
   const safeToRepeat = IDEMPOTENT.has(method) && replayable && !r.opts.upgrade
   /** instance key → 'key at host:port', for the error */
-  const where_ = new Map<string, string>()
+  const places = new Map<string, string>()
   let attempts = 0
 
   const attempt = (instance: Instance, signal: AbortSignal): Promise<void> =>
@@ -127,7 +127,7 @@ export async function runServiceRequest(r: ServiceRequest): Promise<void> {
       if (port === undefined) return reject(new AttemptError(where, new Error(`has no endpoint '${r.settings.endpoint}'`), false))
       const a: Attempt = { connected: false, abort: undefined, abandoned: false, reason: undefined }
       current = a
-      where_.set(instanceKey(instance), where)
+      places.set(instanceKey(instance), where)
       if (attempts++ > 0) r.onRetry()
       let settled = false
       const settle = (err?: Error) => {
@@ -188,6 +188,10 @@ export async function runServiceRequest(r: ServiceRequest): Promise<void> {
           settle(err)
         },
         onUpgrade: (statusCode, headers, socket) => {
+          if (a.abandoned) {
+            socket.destroy()
+            return
+          }
           committed = true
           settle()
           finished = true
@@ -218,7 +222,7 @@ export async function runServiceRequest(r: ServiceRequest): Promise<void> {
   } catch (err) {
     r.closing.removeEventListener('abort', onClosing)
     if (caller.signal.aborted) return fail(caller.signal.reason as Error)
-    fail(describe(err, service, r.present(), where_))
+    fail(describe(err, service, r.present(), places))
   }
 }
 
