@@ -87,6 +87,24 @@ export function shoalRoutes(router: Routes, face: Face, streams: Set<ServerRespo
       return { body: await config.rollback(params.key!, version, environmentOf(query.string('environment'))) }
     }),
   )
+  router.add(
+    'GET',
+    '/v1/shoal/externals',
+    read(() => ({ body: agent.externals() })),
+  )
+  router.add(
+    'PUT',
+    '/v1/shoal/externals',
+    write(async ({ body }) => {
+      const handle = await agent.registerExternal(parseJson(await body()) as never)
+      return { body: { service: handle.service, id: handle.id } }
+    }),
+  )
+  router.add(
+    'DELETE',
+    '/v1/shoal/externals/:name',
+    write(async ({ params, query }) => ({ body: { deregistered: await agent.deregisterExternal(params.name!, query.string('id') || undefined) } })),
+  )
   // a backup is an action, not a view: never held as a blocking query nor served from the answer cache
   router.add(
     'GET',
