@@ -35,8 +35,11 @@ import type { DependencyGraph } from './health/dependencies.js'
 import { checkRegistration, type ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
 import { buildServices } from './discovery/build.js'
+import { createDispatcher, type DispatcherOptions, type ServiceDispatcher } from './discovery/dispatcher.js'
 import type { RegisterOptions, Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
+import type { ExternalHandle, ExternalInstance, ExternalRegistration, Externals } from './health/externals.js'
+import { MONITOR_META_KEY } from './registry/external.js'
 import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
 import type { UserEvents } from './events/user-events.js'
@@ -44,6 +47,7 @@ import { buildQueries, type AgentQueries } from './events/query-build.js'
 import type { Queries } from './events/queries.js'
 import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
+import { restoreSnapshot, takeSnapshot, type RestoreOptions, type RestoreReport, type SnapshotDeps } from './snapshot/snapshot.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore } from './config/store.js'
 import { Coordinates } from './coordinates/coordinates.js'
@@ -63,6 +67,9 @@ export type { HealthChange } from './health/transitions.js'
 export type { InstanceHealth } from './health/facet.js'
 export type { DependencyGraph } from './health/dependencies.js'
 export type { Coordinate } from './coordinates/vivaldi.js'
+export type { RestoreOptions, RestoreReport } from './snapshot/snapshot.js'
+export type { DispatcherOptions, DispatcherStats, ServiceDispatcher } from './discovery/dispatcher.js'
+export type { ExternalHandle, ExternalInstance, ExternalRegistration } from './health/externals.js'
 
 /** every event an agent emits, with its payload: `agent.on(name, (payload) => …)` */
 export type AgentEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
@@ -102,6 +109,9 @@ const TICK_MS = 250
 /** the broadcast plane's connections are topped up every this many ticks */
 const UPKEEP_EVERY_TICKS = 8
 
+/** every instance, whatever its status: the filter balancers read */
+const UNFILTERED: DiscoveryFilter = Object.freeze({ includeUnhealthy: true })
+
 /** the parts an agent is made of, built and wired by startAgent */
 interface Parts {
   lifecycle: Lifecycle
@@ -114,6 +124,7 @@ interface Parts {
   records: RecordGossip
   health: HealthFacet
   services: Services
+  externals: Externals
   userEvents: UserEvents
   queries: Queries
   configStore: ConfigStore
@@ -124,6 +135,9 @@ interface Parts {
   state: AgentState | undefined
   discovery: SeedDiscovery | undefined
   ticker: Timer
+  /** this agent monitors external services (and says so in its meta) */
+  monitorExternal: boolean
+  snapshots: SnapshotDeps
 }
 
 /**
@@ -168,7 +182,8 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   }
 
   updateMeta(meta: Record<string, string>): Promise<void> {
-    return this.p.membership.updateMeta(meta)
+    // the monitorExternal opt-in is advertised in meta: it stays whatever the caller passes
+    return this.p.membership.updateMeta(this.p.monitorExternal && meta !== null && typeof meta === 'object' ? { ...meta, [MONITOR_META_KEY]: '1' } : meta)
   }
 
   /** Graceful leave: peers see this member as `left`. The agent keeps its socket until stop(). */
@@ -213,9 +228,48 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.services.balancer(service, options)
   }
 
+  /**
+   * An undici Dispatcher for Node's fetch: `fetch('http://quotes.service/price', { dispatcher })`
+   * calls an instance of `quotes` chosen by the balancer (breakers, retries
+   * on another instance when safe, timeouts); other hosts pass through to
+   * Node's global dispatcher untouched.
+   */
+  dispatcher(options?: DispatcherOptions): ServiceDispatcher {
+    this.p.lifecycle.assertRunning('dispatcher')
+    const lifecycle = this.p.lifecycle
+    return createDispatcher(
+      {
+        instances: (service) => this.p.services.discover(service, UNFILTERED),
+        services: () => this.p.services.services(),
+        rtt: (node) => this.p.core.rttOf(node),
+        assertRunning: (what) => lifecycle.assertRunning(what),
+      },
+      options,
+    )
+  }
+
   /** An async iterable of snapshots of `service` (filtered): the current one, then one per change. */
   watch(service: string, filter?: DiscoveryFilter): Watch {
     return this.p.services.watch(service, filter)
+  }
+
+  /**
+   * Registers a service that runs no agent (a database, a SaaS endpoint):
+   * discovered like any instance, health-checked by one agent that opted in
+   * with `monitorExternal`, kept after this agent is gone, removable by any agent.
+   */
+  async registerExternal(registration: ExternalRegistration): Promise<ExternalHandle> {
+    return this.p.externals.register(registration)
+  }
+
+  /** Removes an external service everywhere, whoever registered it (id: default the name); false if there was none. */
+  async deregisterExternal(name: string, id?: string): Promise<boolean> {
+    return this.p.externals.deregister(name, id)
+  }
+
+  /** Every external service with its registrar, its monitor and whether this agent checks it. */
+  externals(): ExternalInstance[] {
+    return this.p.externals.list()
   }
 
   /** Health of every visible instance of `service`: aggregate status and each check. */
@@ -242,6 +296,25 @@ export class Agent extends SafeEmitter<AgentEventMap> {
     return this.p.coordinates.estimateRtt(nodeA, nodeB)
   }
 
+  /**
+   * A backup: the config store with its history (secrets stay sealed), the
+   * instances registered on this agent and the external services, in one
+   * checksummed, versioned blob (see lib/snapshot/format.ts).
+   */
+  snapshot(): Uint8Array {
+    return takeSnapshot(this.p.snapshots)
+  }
+
+  /**
+   * Merges a snapshot into the mesh by the usual rules: a value written
+   * since the snapshot is kept, unless `force` (then the snapshot's values
+   * are written as new versions). A bad, truncated or foreign-cluster
+   * snapshot is refused whole with a SnapshotError saying why.
+   */
+  restore(bytes: Uint8Array, options?: RestoreOptions): Promise<RestoreReport> {
+    return restoreSnapshot(this.p.snapshots, bytes, options)
+  }
+
   /** Leaves (unless `leave: false`), then closes everything. Idempotent. */
   stop(options: StopOptions = {}): Promise<void> {
     const p = this.p
@@ -257,6 +330,7 @@ export class Agent extends SafeEmitter<AgentEventMap> {
       p.ticker.cancel()
       p.driver.stop()
       p.services.close()
+      await p.externals.close()
       p.membership.close()
       p.records.close()
       p.userEvents.close()
@@ -374,7 +448,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     const core = new SwimNode({
       name: ports.name,
       address: ports.address,
-      meta: o.meta,
+      meta: o.monitorExternal ? { ...o.meta, [MONITOR_META_KEY]: '1' } : o.meta,
       // the envelope (label, seal) comes out of each datagram's budget
       config: { ...o.swim, packetSize: o.swim.packetSize - envelopeOverhead(envelope) },
       seed: ports.seed,
@@ -414,7 +488,7 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
     mux.register('coordinate', coordinates.channel())
     driver.onEvent((e) => e.type === 'reap' && coordinates.forget(e.member.name))
 
-    const { catalog, records, health, services } = buildServices({
+    const { catalog, records, health, services, externals } = buildServices({
       core,
       mux,
       clock,
@@ -431,7 +505,10 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       nearness: coordinates,
       pump,
     })
-    membership.onMemberChange((node) => catalog.memberChanged(node))
+    membership.onMemberChange((node) => {
+      catalog.memberChanged(node)
+      externals.memberChanged()
+    })
     driver.onPumped(() => services.flush())
 
     const userEvents = buildEvents({ core, mux, name: ports.name, pump, ...(plane ? { plane } : {}), sealer: sealer('event') })
@@ -489,13 +566,25 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
       if (lifecycle.stopped) return
       catalog.tick()
       health.tick()
+      externals.tick()
       membership.tick()
       discovery?.tick()
       config.store.tick()
       if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
       pump()
     })
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, discovery, ticker }
+    const snapshots: SnapshotDeps = {
+      name: ports.name,
+      cluster: o.cluster,
+      wallNow: () => clock.wallNow(),
+      store: config.store,
+      services,
+      catalog,
+      externals,
+      assertRunning: (what) => lifecycle.assertRunning(what),
+      pump,
+    }
+    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, externals, monitorExternal: o.monitorExternal, snapshots, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, discovery, ticker }
     return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()), queries: queries.facet }
   })
 }

@@ -15,7 +15,17 @@ export type {
   HealthChange,
   InstanceHealth,
   DependencyGraph,
+  ExternalHandle,
+  ExternalInstance,
+  ExternalRegistration,
+  DispatcherOptions,
+  DispatcherStats,
+  ServiceDispatcher,
+  RestoreOptions,
+  RestoreReport,
 } from './agent.js'
+export { SnapshotError } from './snapshot/format.js'
+export { ServiceRequestError } from './discovery/dispatcher.js'
 export type { UserEvent, EventHandler } from './events/types.js'
 export type { AskOptions, QueryHandler, QueryInfo } from './events/queries.js'
 export type { QueryFilter } from './events/query-filter.js'

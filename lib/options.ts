@@ -84,6 +84,12 @@ export interface AgentOptions extends Partial<SwimConfig> {
   dns?: DnsOptions | boolean
   /** queries (`agent.queries`): the default timeout's multiplier */
   queries?: QueryOptions
+  /**
+   * this agent may health-check external services (`registerExternal`): one
+   * opted-in agent at a time checks each; advertised as member meta
+   * `shoal-monitor-external: '1'` (default false)
+   */
+  monitorExternal?: boolean
 }
 
 export interface ResolvedOptions {
@@ -113,6 +119,7 @@ export interface ResolvedOptions {
   http?: HttpSettings
   dns?: DnsSettings
   queries: QuerySettings
+  monitorExternal: boolean
 }
 
 export const DEFAULT_PORT = 7946
@@ -145,6 +152,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   'http',
   'dns',
   'queries',
+  'monitorExternal',
   ...CONFIG_KEYS,
 ])
 
@@ -300,7 +308,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     dataDir = o.dataDir
   }
 
+  if (o.monitorExternal !== undefined && typeof o.monitorExternal !== 'boolean') {
+    throw new OptionsError('monitorExternal', `must be a boolean (got ${show(o.monitorExternal)})`)
+  }
+
   const resolved: ResolvedOptions = {
+    monitorExternal: o.monitorExternal === true,
     services,
     bind,
     seeds,

@@ -36,6 +36,8 @@ Options:
   --profile PROFILE       timers: lan (default), wan or local
   --environment NAME      this agent's environment for config reads
   --no-stream             datagrams only: no libp2p stream and broadcast planes
+  --monitor-external      this agent may health-check external services (one agent
+                          of those that opted in checks each)
   --log-level LEVEL       debug, info (default), warn, error or off
   -h, --help              this help
 `
@@ -57,6 +59,7 @@ const FLAGS = {
   profile: { type: 'string' },
   environment: { type: 'string' },
   'no-stream': { type: 'boolean' },
+  'monitor-external': { type: 'boolean' },
   'log-level': { type: 'string' },
 } as const
 
@@ -114,6 +117,7 @@ export function agentOptions(values: FlagValues<typeof FLAGS>, env: NodeJS.Proce
   if (values.profile !== undefined) o.profile = values.profile as AgentOptions['profile'] & string
   if (values.environment !== undefined) o.environment = values.environment
   if (values['no-stream']) o.stream = false
+  if (values['monitor-external']) o.monitorExternal = true
   return o
 }
 

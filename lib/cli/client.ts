@@ -21,6 +21,8 @@ export interface Reply {
   status: number
   /** the body as text */
   text: string
+  /** the body as it came (a snapshot is bytes) */
+  bytes: Uint8Array
   headers: Headers
 }
 
@@ -56,11 +58,12 @@ export class AgentClient {
       if ((err as Error).name === 'TimeoutError') throw new CliError(`the agent at ${this.base} did not answer within ${TIMEOUT_MS / 1000} s`)
       throw new CliError(`no agent answers at ${this.base} (is \`shoal agent\` running? set --http-addr or SHOAL_HTTP_ADDR)`)
     }
-    const text = await res.text()
+    const bytes = new Uint8Array(await res.arrayBuffer())
+    const text = new TextDecoder().decode(bytes)
     if (res.status === 403 && text.startsWith('ACL not found')) {
       throw new CliError(`the agent at ${this.base} refused the request: ${this.token === undefined ? 'it needs a token (--token or SHOAL_HTTP_TOKEN)' : 'wrong token'}`)
     }
-    return { status: res.status, text, headers: res.headers }
+    return { status: res.status, text, bytes, headers: res.headers }
   }
 
   /** a GET whose answer must be 200 and JSON */

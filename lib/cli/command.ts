@@ -18,6 +18,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'health', summary: "a service's instances with their status and checks", load: () => import('./commands/health.js') },
   { name: 'kv', summary: 'the config store: get, put, delete, history, rollback', load: () => import('./commands/kv.js') },
   { name: 'event', summary: 'fire a user event to every agent', load: () => import('./commands/event.js') },
+  { name: 'snapshot', summary: 'save a backup of the config store and registrations, or restore one', load: () => import('./commands/snapshot.js') },
   { name: 'info', summary: 'the agent answering: its name, addresses and a few counts', load: () => import('./commands/info.js') },
   { name: 'keygen', summary: 'a fresh key (base64 of 32 random bytes) for a keyring or secrets', load: () => import('./commands/keygen.js') },
 ]

@@ -11,6 +11,8 @@ import { decodeWrites, encodeWrites } from './write-codec.js'
 
 /** writes an exchange brought are passed on by gossip when they are at most this many */
 const ECHO_BATCH = 32
+/** writes restored from a snapshot are gossiped when they are at most this many */
+const RESTORE_ECHO = 256
 
 /** where writes are kept across restarts (persist/), when the agent has a dataDir */
 export interface ConfigPersistence {
@@ -136,6 +138,18 @@ export class ConfigStore {
   adopt(writes: ConfigWrite[]): void {
     this.merge(writes, this.d.self, true)
     this.d.pump()
+  }
+
+  /**
+   * Writes from a backup (a snapshot's restore): merged by the usual rule,
+   * saved, and passed on by gossip when they are few (more are left to
+   * anti-entropy, which compares digests at every push-pull). Returns how
+   * many were new to this replica.
+   */
+  absorb(writes: ConfigWrite[]): number {
+    const added = this.merge(writes, this.d.self, writes.length <= RESTORE_ECHO)
+    this.d.pump()
+    return added
   }
 
   /** whether a write of this many encoded bytes can travel: a datagram, or the broadcast plane */

@@ -77,6 +77,7 @@ export async function runCall<T>(host: CallHost, fn: CallFn<T>, options: CallOpt
       } catch (error) {
         if (error instanceof Cancelled) throw error
         errors.push(error)
+        if (options.retryOn !== undefined && !options.retryOn(error)) break
       }
     }
   } catch (error) {

@@ -46,6 +46,13 @@ export interface CallOptions<T> {
   key?: string
   /** cancels the call: rejects with the signal's reason, aborts the attempt's signal, and skips the fallback */
   signal?: AbortSignal
+  /**
+   * whether a failed attempt may be retried (default: every failure); false
+   * ends the call with ERR_ALL_ATTEMPTS_FAILED at once (say, a request that
+   * reached the instance and is not safe to send twice). The failure still
+   * counts against the instance's breaker.
+   */
+  retryOn?: (error: unknown) => boolean
 }
 
 export interface BalancerDeps {
@@ -106,5 +113,6 @@ export function callSettings(options: CallOptions<unknown>): CallSettings {
   if (!(Number.isFinite(initial) && initial >= 0)) throw new OptionsError('backoff.initial', 'must be a finite number of ms ≥ 0')
   if (!(Number.isFinite(max) && max >= 0)) throw new OptionsError('backoff.max', 'must be a finite number of ms ≥ 0')
   checkBreakerOptions(options.breaker, 'breaker')
+  if (options.retryOn !== undefined && typeof options.retryOn !== 'function') throw new OptionsError('retryOn', 'must be a function (error) => boolean')
   return { retries, timeout: options.timeout, backoffInitial: initial, backoffMax: max }
 }

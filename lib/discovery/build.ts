@@ -8,6 +8,8 @@ import { Rng } from '../util/rng.js'
 import { Catalog } from '../registry/catalog.js'
 import { RecordGossip, type RecordTopic } from '../registry/record-gossip.js'
 import { HealthFacet, type HealthEvents } from '../health/facet.js'
+import { Externals } from '../health/externals.js'
+import { toMember } from '../membership/member.js'
 import type { ServiceRegistration } from '../health/registration.js'
 import { DiscoveryIndex } from './lookup.js'
 import type { Nearness } from './near.js'
@@ -39,7 +41,7 @@ export interface BuildServicesDeps {
 const MAX_LARGE_RECORD = 1024 * 1024
 
 /** Builds the catalog, its gossip, health and the services facet, and plugs them into the core. */
-export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records: RecordGossip; health: HealthFacet; services: Services } {
+export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records: RecordGossip; health: HealthFacet; services: Services; externals: Externals } {
   const { core, clock, pump } = d
   const self = core.name
   const records = new RecordGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, ...(d.recordsTopic ? { topic: d.recordsTopic } : {}), onMalformed: d.onMalformed })
@@ -68,5 +70,16 @@ export function buildServices(d: BuildServicesDeps): { catalog: Catalog; records
     ...(d.remember ? { remember: d.remember } : {}),
     ...(d.nearness ? { nearness: d.nearness } : {}),
   })
-  return { catalog, records, health, services }
+  const externalJitter = new Rng(d.seed ^ 0x3e7e2a1)
+  const externals = new Externals({
+    self,
+    catalog,
+    clock,
+    lifecycle: d.lifecycle,
+    errors: d.errors,
+    members: () => core.memberList().map(toMember),
+    random: () => externalJitter.float(),
+    pump,
+  })
+  return { catalog, records, health, services, externals }
 }

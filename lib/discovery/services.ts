@@ -77,6 +77,8 @@ export class Services {
   private readonly balancers = new Set<Balancer>()
   /** a handle on each instance registered here, however it was (register, options, restored), by service then id */
   private readonly handles = new Map<string, Map<string, Registration>>()
+  /** what each instance registered here was registered with, by service then id */
+  private readonly checked = new Map<string, Map<string, CheckedRegistration>>()
 
   constructor(private readonly d: ServicesDeps) {}
 
@@ -182,7 +184,23 @@ export class Services {
     let byId = this.handles.get(reg.name)
     if (!byId) this.handles.set(reg.name, (byId = new Map()))
     byId.set(id, handle)
+    let defs = this.checked.get(reg.name)
+    if (!defs) this.checked.set(reg.name, (defs = new Map()))
+    defs.set(id, reg)
     return handle
+  }
+
+  /** every instance registered here with what it was registered with (a snapshot's part); those gone since are forgotten */
+  definitions(): { id: string; registration: CheckedRegistration }[] {
+    const out: { id: string; registration: CheckedRegistration }[] = []
+    for (const [service, byId] of this.checked) {
+      for (const [id, registration] of byId) {
+        if (this.d.catalog.hasLocal(service, id)) out.push({ id, registration })
+        else byId.delete(id)
+      }
+      if (byId.size === 0) this.checked.delete(service)
+    }
+    return out
   }
 
   /** Instances of `service` matching `filter`, from local memory. Passing only unless includeUnhealthy. */

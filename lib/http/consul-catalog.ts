@@ -1,4 +1,5 @@
 import type { Member } from '../membership/member.js'
+import { isExternalNode } from '../registry/external.js'
 import type { Instance } from '../registry/types.js'
 import { catalogEntry, consulNode, consulService, instanceChecks, nodeCheck, type ConsulCheck } from './consul-shapes.js'
 import { badRequest, notFound } from './http-error.js'
@@ -97,7 +98,8 @@ export function healthRoutes(router: Routes, face: Face): void {
       const passingOnly = query.flag('passing')
       const entries = instances(face, params.name!, query).map((i) => {
         const m = members.get(i.node)
-        const checks = [nodeCheck(m, i.node), ...instanceChecks(i, deps.get(i.id))]
+        // an external service's node is no member: it has no serfHealth, as Consul's external nodes have none
+        const checks = [...(isExternalNode(i.node) ? [] : [nodeCheck(m, i.node)]), ...instanceChecks(i, deps.get(i.id))]
         return { Node: consulNode(m, i.node, face.datacenter), Service: consulService(i, face.datacenter), Checks: checks }
       })
       // Consul's ?passing: every check passing (a warning one excluded too)

@@ -7,6 +7,8 @@ import type { HealthEvents, InstanceHealth } from '../health/facet.js'
 import type { ServiceRegistration } from '../health/registration.js'
 import type { Member, MemberEvents } from '../membership/member.js'
 import type { DiscoveryFilter, Instance } from '../registry/types.js'
+import type { RestoreOptions, RestoreReport } from '../snapshot/snapshot.js'
+import type { ExternalHandle, ExternalInstance, ExternalRegistration } from '../health/externals.js'
 
 /** every agent event the face follows (blocking queries, the event stream) */
 export type FaceEventMap = MemberEvents & ServiceEvents & HealthEvents & ConfigEvents
@@ -32,6 +34,11 @@ export interface FaceAgent {
   registration(id: string, service?: string): Registration | undefined
   registrations(): Registration[]
   metrics(): AgentMetrics
+  registerExternal(registration: ExternalRegistration): Promise<ExternalHandle>
+  deregisterExternal(name: string, id?: string): Promise<boolean>
+  externals(): ExternalInstance[]
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array, options?: RestoreOptions): Promise<RestoreReport>
 }
 
 /** follows one of the agent's events; returns what stops following it */

@@ -9,8 +9,8 @@ export interface Ctx {
   params: Record<string, string>
   query: Query
   headers: IncomingHttpHeaders
-  /** the body, at most the face's maxBodyBytes */
-  body(): Promise<Buffer>
+  /** the body, at most the face's maxBodyBytes (or `limit` bytes, for a route that takes more: a snapshot) */
+  body(limit?: number): Promise<Buffer>
 }
 
 /** what every route is handed */

@@ -122,7 +122,7 @@ export async function startHttpFace(d: HttpFaceDeps): Promise<HttpFace> {
     if (authorized && !staticFile && !authorized(req.headers, url.searchParams)) throw new HttpError(403, 'ACL not found: a valid X-Consul-Token is required')
     const { handler: route, params } = router.match(req.method ?? 'GET', url.pathname)
     let body: Promise<Buffer> | undefined
-    const ctx: Ctx = { params, query, headers: req.headers, body: () => (body ??= readBody(req, d.settings.maxBodyBytes)) }
+    const ctx: Ctx = { params, query, headers: req.headers, body: (limit) => (body ??= readBody(req, limit ?? d.settings.maxBodyBytes)) }
     if (route.kind === 'stream') return route.open(ctx, req, res)
     if (route.kind === 'write') {
       const a: Answer = await route.answer(ctx)

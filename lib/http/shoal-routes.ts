@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { MAX_SNAPSHOT_BYTES, SnapshotError } from '../snapshot/format.js'
 import { FACE_EVENTS } from './face-agent.js'
 import { badRequest, notFound } from './http-error.js'
 import { parseJson } from './request.js'
@@ -84,6 +85,48 @@ export function shoalRoutes(router: Routes, face: Face, streams: Set<ServerRespo
         version = v
       }
       return { body: await config.rollback(params.key!, version, environmentOf(query.string('environment'))) }
+    }),
+  )
+  router.add(
+    'GET',
+    '/v1/shoal/externals',
+    read(() => ({ body: agent.externals() })),
+  )
+  router.add(
+    'PUT',
+    '/v1/shoal/externals',
+    write(async ({ body }) => {
+      const handle = await agent.registerExternal(parseJson(await body()) as never)
+      return { body: { service: handle.service, id: handle.id } }
+    }),
+  )
+  router.add(
+    'DELETE',
+    '/v1/shoal/externals/:name',
+    write(async ({ params, query }) => ({ body: { deregistered: await agent.deregisterExternal(params.name!, query.string('id') || undefined) } })),
+  )
+  // a backup is an action, not a view: never held as a blocking query nor served from the answer cache
+  router.add(
+    'GET',
+    '/v1/shoal/snapshot',
+    write(async () => ({
+      raw: agent.snapshot(),
+      contentType: 'application/octet-stream',
+      headers: { 'Content-Disposition': `attachment; filename="shoal-${agent.name.replace(/[^A-Za-z0-9._-]/g, '_')}.snap"` },
+    })),
+  )
+  router.add(
+    'PUT',
+    '/v1/shoal/snapshot',
+    write(async ({ query, body }) => {
+      const bytes = await body(MAX_SNAPSHOT_BYTES)
+      if (bytes.length === 0) throw badRequest('body: empty; the snapshot\'s bytes were expected (shoal snapshot restore <file>)')
+      try {
+        return { body: await agent.restore(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { force: query.flag('force'), anyCluster: query.flag('any-cluster') }) }
+      } catch (err) {
+        if (err instanceof SnapshotError) throw badRequest(err.message)
+        throw err
+      }
     }),
   )
   router.add('GET', '/v1/shoal/events', { kind: 'stream', open: (_ctx, req, res) => openStream(face, req, res, streams) })

@@ -2,7 +2,8 @@ import { CHANNELS, framed as onChannel, type ChannelHandler } from '../swim/chan
 import type { MemberState } from '../wire/messages.js'
 import { keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
 import { BATCH_OVERHEAD, batchedSize, decodeRecords, encodeRecords, sameContent } from './record-codec.js'
-import type { Instance, InstanceStatus } from './types.js'
+import { externalNode, isExternalNode } from './external.js'
+import type { ExternalPart, Instance, InstanceStatus } from './types.js'
 
 /**
  * Every agent's copy of the service catalog. Records merge by owner revision
@@ -58,6 +59,8 @@ export class Catalog {
   private readonly ownerUnknownSince = new Map<string, number>()
   private readonly changed = new Set<string>()
   private lastRev = 0
+  /** rises whenever an external record is stored: what the externals' monitors follow */
+  externalVersion = 0
 
   constructor(private readonly deps: CatalogDeps) {}
 
@@ -128,6 +131,63 @@ export class Catalog {
 
   localRecords(): InstanceRecord[] {
     return [...this.records.values()].filter((r) => r.node === this.deps.self && !r.deleted)
+  }
+
+  // ------------------------------------------------------- external records
+
+  /**
+   * Registers (or replaces) an external service under `external:<registrar>`
+   * with a new epoch, and gossips it. `epoch` is at least now and above the
+   * epoch of any copy of it held here, so it beats them all.
+   */
+  putExternal(registrar: string, fields: Omit<InstanceRecord, 'node' | 'rev' | 'deleted' | 'registeredAt' | 'external'>, external: ExternalPart): InstanceRecord {
+    const node = externalNode(registrar)
+    const previous = this.records.get(recordKey(node, fields.service, fields.id))
+    const epoch = Math.max(Math.floor(this.deps.now()), (previous?.registeredAt ?? 0) + 1)
+    const record: InstanceRecord = { ...fields, node, rev: this.nextRev(previous?.rev), deleted: false, registeredAt: epoch, external }
+    this.store(record)
+    this.publish(record)
+    return record
+  }
+
+  /** changes an external record's health, checks or monitor within its epoch (a monitor's result); gossips it */
+  updateExternal(current: InstanceRecord, patch: Partial<Pick<InstanceRecord, 'health' | 'checks'>> & { monitor?: string }): InstanceRecord | undefined {
+    const held = this.records.get(keyOf(current))
+    if (!held || held.deleted || held.registeredAt !== current.registeredAt || !held.external) return undefined
+    const { monitor, ...fields } = patch
+    const external: ExternalPart = { ...held.external, ...(monitor !== undefined ? { monitor } : {}) }
+    const record: InstanceRecord = { ...held, ...fields, external, rev: this.nextRev(held.rev) }
+    this.store(record)
+    this.publish(record)
+    return record
+  }
+
+  /** deregisters an external record everywhere (a tombstone of its epoch); false if it is not live here */
+  removeExternal(record: InstanceRecord): boolean {
+    const held = this.records.get(keyOf(record))
+    if (!held || held.deleted || !isExternalNode(held.node)) return false
+    const tombstone: InstanceRecord = { ...this.tombstoneOf(held, this.nextRev(held.rev)), registeredAt: held.registeredAt }
+    this.store(tombstone)
+    this.publish(tombstone)
+    return true
+  }
+
+  /** records from elsewhere (a snapshot's externals), merged by the usual rule and passed on as gossip is */
+  mergeRecords(records: readonly InstanceRecord[]): void {
+    for (const r of records) this.merge(r, true)
+  }
+
+  /** every live external record, or those of one (service, id) */
+  externalRecords(service?: string, id?: string): InstanceRecord[] {
+    const out: InstanceRecord[] = []
+    const scan = (live: Map<string, InstanceRecord>) => {
+      for (const r of live.values()) if (isExternalNode(r.node) && (id === undefined || r.id === id)) out.push(r)
+    }
+    if (service !== undefined) {
+      const live = this.byService.get(service)
+      if (live) scan(live)
+    } else for (const live of this.byService.values()) scan(live)
+    return out
   }
 
   // ------------------------------------------------------------- replication
@@ -211,7 +271,8 @@ export class Catalog {
       if (r?.deleted) this.records.delete(key)
     }
     const owners = new Set<string>()
-    for (const r of this.records.values()) if (r.node !== this.deps.self) owners.add(r.node)
+    // an external record has no owner to lose: it lives until deregistered
+    for (const r of this.records.values()) if (r.node !== this.deps.self && !isExternalNode(r.node)) owners.add(r.node)
     for (const node of owners) {
       if (this.deps.memberState(node) !== undefined) {
         this.ownerUnknownSince.delete(node)
@@ -255,7 +316,7 @@ export class Catalog {
    * (one level: a dependency counts if it has a passing or warning instance).
    */
   statusOf(r: InstanceRecord): InstanceStatus | undefined {
-    const state = r.node === this.deps.self ? 'alive' : this.deps.memberState(r.node)
+    const state = this.ownerState(r)
     if (state !== 'alive' && state !== 'suspect') return undefined
     if (state === 'suspect') return 'suspect'
     if (r.health === 'critical') return 'critical'
@@ -269,8 +330,7 @@ export class Catalog {
     if (!live) return false
     for (const r of live.values()) {
       if (r.health === 'critical') continue
-      const state = r.node === this.deps.self ? 'alive' : this.deps.memberState(r.node)
-      if (state === 'alive') return true
+      if (this.ownerState(r) === 'alive') return true
     }
     return false
   }
@@ -362,6 +422,7 @@ export class Catalog {
   private store(record: InstanceRecord): void {
     const key = keyOf(record)
     this.records.set(key, record)
+    if (isExternalNode(record.node)) this.externalVersion++
     let live = this.byService.get(record.service)
     if (record.deleted) {
       this.tombstonedAt.set(key, this.deps.now())
@@ -395,9 +456,14 @@ export class Catalog {
   }
 
   private isVisible(r: InstanceRecord): boolean {
-    if (r.node === this.deps.self) return true
-    const state = this.deps.memberState(r.node)
+    const state = this.ownerState(r)
     return state === 'alive' || state === 'suspect'
+  }
+
+  /** the membership an instance's status follows: its owner's; ours and externals' are always alive */
+  private ownerState(r: InstanceRecord): MemberState | undefined {
+    if (r.node === this.deps.self || isExternalNode(r.node)) return 'alive'
+    return this.deps.memberState(r.node)
   }
 
   /** wall-clock based and strictly increasing, so it also grows across restarts */
@@ -408,7 +474,8 @@ export class Catalog {
   }
 
   private tombstoneOf(r: InstanceRecord, rev: number): InstanceRecord {
-    return { ...r, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
+    const { external: _external, ...rest } = r
+    return { ...rest, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
 }
 

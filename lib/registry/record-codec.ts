@@ -1,5 +1,6 @@
 import { decodeCbor, encodeCbor, isObject, isStringMap, isUint, onlyKeys } from '../wire/schema.js'
-import type { CheckSummary, Endpoint, InstanceRecord } from './types.js'
+import { isExternalNode } from './external.js'
+import type { CheckSummary, Endpoint, ExternalCheck, ExternalPart, InstanceRecord } from './types.js'
 
 /**
  * Service records as they travel (gossip updates, state pieces, the
@@ -71,9 +72,28 @@ interface Compact {
   /** checks as [name, status code 0/1/2, output, since] */
   c?: [string, number, string, number][]
   o?: string[]
+  /** an external service's checks, each { n: name, u: http | c: tcp, m?: method, h?: headers, i: interval, t: timeout, f?, s? } */
+  x?: CompactCheck[]
+  /** an external service's monitor: who wrote the latest check results */
+  y?: string
 }
 
-const COMPACT_KEYS = ['n', 's', 'i', 'r', 'd', 'a', 'p', 't', 'm', 'v', 'e', 'w', 'z', 'g', 'h', 'c', 'o'] as const
+interface CompactCheck {
+  n: string
+  u?: string
+  c?: string
+  m?: string
+  h?: Record<string, string>
+  i: number
+  t: number
+  f?: number
+  s?: number
+}
+
+const COMPACT_KEYS = ['n', 's', 'i', 'r', 'd', 'a', 'p', 't', 'm', 'v', 'e', 'w', 'z', 'g', 'h', 'c', 'o', 'x', 'y'] as const
+const CHECK_KEYS = ['n', 'u', 'c', 'm', 'h', 'i', 't', 'f', 's'] as const
+/** an external record carries at most this many checks */
+export const MAX_EXTERNAL_CHECKS = 32
 const HEALTH_CODE = { passing: 0, warning: 1, critical: 2 } as const
 const HEALTH_BY_CODE = ['passing', 'warning', 'critical'] as const
 
@@ -81,6 +101,8 @@ export function toCompact(r: InstanceRecord): Compact {
   const c: Compact = { n: r.node, s: r.service, i: r.id, r: r.rev }
   if (r.deleted) {
     c.d = 1
+    // an external tombstone keeps its epoch: it beats every write of the registration it ends
+    if (isExternalNode(r.node) && r.registeredAt !== 0) c.g = r.registeredAt
     return c
   }
   c.a = r.address
@@ -99,7 +121,74 @@ export function toCompact(r: InstanceRecord): Compact {
   if (r.health !== 'passing') c.h = HEALTH_CODE[r.health] as 1 | 2
   if (r.checks.length > 0) c.c = r.checks.map((k) => [k.name, HEALTH_CODE[k.status], k.output, k.since])
   if (r.dependsOn.length > 0) c.o = r.dependsOn
+  if (r.external) {
+    c.x = r.external.checks.map(toCompactCheck)
+    if (r.external.monitor !== undefined) c.y = r.external.monitor
+  }
   return c
+}
+
+function toCompactCheck(k: ExternalCheck): CompactCheck {
+  const c: CompactCheck = { n: k.name, i: k.interval, t: k.timeout }
+  if (k.http !== undefined) c.u = k.http
+  if (k.tcp !== undefined) c.c = k.tcp
+  if (k.method !== undefined) c.m = k.method
+  if (k.headers !== undefined && Object.keys(k.headers).length > 0) c.h = k.headers
+  if (k.failuresBeforeCritical !== undefined && k.failuresBeforeCritical !== 1) c.f = k.failuresBeforeCritical
+  if (k.successesBeforePassing !== undefined && k.successesBeforePassing !== 1) c.s = k.successesBeforePassing
+  return c
+}
+
+function fromCompactCheck(v: unknown): ExternalCheck | undefined {
+  if (!isObject(v) || !onlyKeys(v, CHECK_KEYS)) return undefined
+  if (!isText(v.n) || !isUint(v.i) || !isUint(v.t)) return undefined
+  if ((v.u === undefined) === (v.c === undefined)) return undefined
+  const k: ExternalCheck = { name: v.n, interval: v.i, timeout: v.t }
+  if (v.u !== undefined) {
+    if (!isText(v.u)) return undefined
+    k.http = v.u
+  }
+  if (v.c !== undefined) {
+    if (!isText(v.c)) return undefined
+    k.tcp = v.c
+  }
+  if (v.m !== undefined) {
+    if (!isText(v.m)) return undefined
+    k.method = v.m
+  }
+  if (v.h !== undefined) {
+    if (!isStringMap(v.h)) return undefined
+    k.headers = v.h
+  }
+  if (v.f !== undefined) {
+    if (!isUint(v.f) || v.f < 1) return undefined
+    k.failuresBeforeCritical = v.f
+  }
+  if (v.s !== undefined) {
+    if (!isUint(v.s) || v.s < 1) return undefined
+    k.successesBeforePassing = v.s
+  }
+  return k
+}
+
+function readExternal(c: Record<string, unknown>, node: string): ExternalPart | undefined | false {
+  if (c.x === undefined && c.y === undefined) return undefined
+  if (!isExternalNode(node)) return false
+  const checks: ExternalCheck[] = []
+  if (c.x !== undefined) {
+    if (!Array.isArray(c.x) || c.x.length > MAX_EXTERNAL_CHECKS) return false
+    for (const item of c.x as unknown[]) {
+      const k = fromCompactCheck(item)
+      if (!k) return false
+      checks.push(k)
+    }
+  }
+  const part: ExternalPart = { checks }
+  if (c.y !== undefined) {
+    if (!isText(c.y)) return false
+    part.monitor = c.y
+  }
+  return part
 }
 
 /** Validates untrusted input field by field; returns undefined for anything malformed. */
@@ -110,7 +199,9 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
   if (!isUint(c.r)) return undefined
   const base = { node: c.n, service: c.s, id: c.i, rev: c.r }
   if (c.d === 1) {
-    return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
+    const epoch = c.g ?? 0
+    if (!isUint(epoch) || (epoch !== 0 && !isExternalNode(c.n))) return undefined
+    return { ...base, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: epoch, health: 'passing', checks: [], dependsOn: [] }
   }
   if (c.d !== undefined) return undefined
   if (!isText(c.a)) return undefined
@@ -141,6 +232,8 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
   }
   const dependsOn = c.o ?? []
   if (!Array.isArray(dependsOn) || !dependsOn.every(isText)) return undefined
+  const external = readExternal(c, base.node)
+  if (external === false) return undefined
   const record: InstanceRecord = {
     ...base,
     deleted: false,
@@ -157,6 +250,7 @@ export function fromCompact(value: unknown): InstanceRecord | undefined {
   }
   if (c.v !== undefined) record.version = c.v as string
   if (c.z !== undefined) record.zone = c.z as string
+  if (external) record.external = external
   return record
 }
 

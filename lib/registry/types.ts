@@ -103,4 +103,30 @@ export interface InstanceRecord extends Omit<Instance, 'status' | 'checks' | 'de
   health: CheckSummary['status']
   checks: CheckSummary[]
   dependsOn: string[]
+  /** an external service's record (its node is 'external:<registrar>', see external.ts): what its monitor runs */
+  external?: ExternalPart
+}
+
+/**
+ * A check of an external service as it travels in the record, so that
+ * whichever agent monitors it can run it: http or tcp, names and defaults
+ * filled in by the registrar.
+ */
+export interface ExternalCheck {
+  name: string
+  http?: string
+  tcp?: string
+  method?: string
+  headers?: Record<string, string>
+  interval: number
+  timeout: number
+  failuresBeforeCritical?: number
+  successesBeforePassing?: number
+}
+
+/** What an external service's record carries besides an instance's fields. */
+export interface ExternalPart {
+  checks: ExternalCheck[]
+  /** the agent that wrote the latest check results (absent until one has) */
+  monitor?: string
 }

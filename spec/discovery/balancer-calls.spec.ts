@@ -52,6 +52,30 @@ afterEach(closeBalancers)
       assert.equal(result, `ok from ${seen[1]}`)
     })
 
+    it('retryOn: false ends the call after that attempt (still counted by the breaker); true retries', async () => {
+      const b = make(new World(ids(3), 33), { breaker: { threshold: 1 } })
+      const seen: string[] = []
+      const unsafe = new Error('reached the instance')
+      const error = await b
+        .call(
+          async (i) => {
+            seen.push(instanceKey(i))
+            throw seen.length === 1 ? new Error('never left') : unsafe
+          },
+          { backoff: { initial: 1, max: 1 }, retryOn: (e) => e !== unsafe },
+        )
+        .then(
+          () => assert.fail('should reject'),
+          (e: unknown) => e,
+        )
+      assert.equal(seen.length, 2, 'the first failure was retried, the second was not')
+      assert.ok(error instanceof BalancerError)
+      assert.equal(error.code, 'ERR_ALL_ATTEMPTS_FAILED')
+      assert.equal(error.cause, unsafe)
+      assert.equal(b.breakerState(seen[1]!), 'open', 'the refused retry still counted as a failure')
+      await assert.rejects(b.call(async () => 1, { retryOn: 1 as never }), /retryOn/)
+    })
+
     it('treats a synchronous throw from fn as a failed attempt', async () => {
       const b = make(new World(ids(2)))
       let n = 0
