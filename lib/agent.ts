@@ -1,51 +1,34 @@
-import { randomBytes, randomInt } from 'node:crypto'
-import { hostname } from 'node:os'
-import { resolveOptions, type AgentOptions, type ResolvedOptions } from './options.js'
-import { every, systemClock, type Clock, type Timer } from './runtime/clock.js'
+import type { Clock, Timer } from './runtime/clock.js'
 import { SafeEmitter } from './runtime/emitter.js'
 import { InternalErrors } from './runtime/failures.js'
 import { Lifecycle } from './runtime/lifecycle.js'
-import { createLogger, type Logger } from './runtime/logger.js'
-import { ChannelMux } from './swim/channels.js'
-import { Rng } from './util/rng.js'
+import type { Logger } from './runtime/logger.js'
 import { SwimNode } from './swim/node.js'
 import type { DatagramTransport } from './transport/datagram.js'
-import { advertisableHost, formatAddress, parseAddress } from './transport/address.js'
-import { createUdpTransport } from './transport/udp.js'
-import { envelopeOverhead, type EnvelopeOptions } from './wire/envelope.js'
-import { purposeSealer, type Sealer } from './wire/sealer.js'
 import type { StreamPlane } from './planes/stream-plane.js'
-import { advertisedStreamAddr } from './planes/stream-address.js'
 import { StreamDriver } from './planes/driver.js'
 import { CoreDriver } from './membership/core-driver.js'
 import { Membership } from './membership/facet.js'
-import { keyringFacet, type AgentKeyring } from './membership/keyring-facet.js'
-import { toMember, type Member, type MemberEvents } from './membership/member.js'
-import { sealedTopic } from './membership/sealed-topic.js'
-import { dnsResolver, type HostResolver } from './membership/seeds.js'
+import type { AgentKeyring } from './membership/keyring-facet.js'
+import type { Member, MemberEvents } from './membership/member.js'
+import type { HostResolver } from './membership/seeds.js'
 import { SeedDiscovery, type SeedSource } from './membership/seed-discovery.js'
-import { dnsSeeds } from './membership/dns-seeds.js'
-import { OptionsError } from './errors.js'
-import { isIP } from 'node:net'
 import type { Catalog } from './registry/catalog.js'
 import type { RecordGossip } from './registry/record-gossip.js'
 import type { DiscoveryFilter, Instance } from './registry/types.js'
 import type { HealthFacet, HealthEvents, InstanceHealth } from './health/facet.js'
 import type { DependencyGraph } from './health/dependencies.js'
-import { checkRegistration, type ServiceRegistration } from './health/registration.js'
+import type { ServiceRegistration } from './health/registration.js'
 import type { Balancer, BalancerOptions } from './discovery/balancer.js'
-import { buildServices } from './discovery/build.js'
 import { createDispatcher, type DispatcherOptions, type ServiceDispatcher } from './discovery/dispatcher.js'
 import type { RegisterOptions, Registration, ServiceEvents, Services } from './discovery/services.js'
 import type { Watch } from './discovery/watch.js'
 import type { ExternalHandle, ExternalInstance, ExternalRegistration, Externals } from './health/externals.js'
 import { MONITOR_META_KEY } from './registry/external.js'
-import { eventsFacet, type AgentEvents } from './events/facet.js'
-import { buildEvents } from './events/build.js'
+import type { AgentEvents } from './events/facet.js'
 import type { UserEvents } from './events/user-events.js'
-import { buildQueries, type AgentQueries } from './events/query-build.js'
+import type { AgentQueries } from './events/query-build.js'
 import type { Queries } from './events/queries.js'
-import { buildConfig } from './config/build.js'
 import { AgentState } from './persist/agent-state.js'
 import { restoreSnapshot, takeSnapshot, type RestoreOptions, type RestoreReport, type SnapshotDeps } from './snapshot/snapshot.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
@@ -104,16 +87,11 @@ export interface AgentPorts {
   seedSources?: SeedSource[]
 }
 
-/** how often TTL leases, tombstones, long-critical instances and lonely seeds are looked at */
-const TICK_MS = 250
-/** the broadcast plane's connections are topped up every this many ticks */
-const UPKEEP_EVERY_TICKS = 8
-
 /** every instance, whatever its status: the filter balancers read */
 const UNFILTERED: DiscoveryFilter = Object.freeze({ includeUnhealthy: true })
 
 /** the parts an agent is made of, built and wired by startAgent */
-interface Parts {
+export interface Parts {
   lifecycle: Lifecycle
   errors: InternalErrors
   transport: DatagramTransport
@@ -436,263 +414,9 @@ export class Agent extends SafeEmitter<AgentEventMap> {
   private readonly faces = new Map<'http' | 'dns', AttachedFace>()
 }
 
-/** @internal builds and starts an agent over the given ports (createAgent's and the simulator's way in) */
-export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
-  return new Agent(ports.name, ports.address, (agent) => {
-    const { clock, logger, plane, transport, state } = ports
-    const lifecycle = new Lifecycle()
-    const errors = new InternalErrors(logger)
-    const envelope: EnvelopeOptions = { label: o.cluster, verifyIncoming: o.encryption.verifyIncoming, verifyOutgoing: o.encryption.verifyOutgoing }
-    if (o.keyring) envelope.keyring = o.keyring
-    const sealer = (purpose: string): Sealer | undefined => (o.keyring ? purposeSealer(o.keyring, o.cluster, purpose, o.encryption) : undefined)
-    const core = new SwimNode({
-      name: ports.name,
-      address: ports.address,
-      meta: o.monitorExternal ? { ...o.meta, [MONITOR_META_KEY]: '1' } : o.meta,
-      // the envelope (label, seal) comes out of each datagram's budget
-      config: { ...o.swim, packetSize: o.swim.packetSize - envelopeOverhead(envelope) },
-      seed: ports.seed,
-      now: clock.now(),
-      ...(ports.state ? { incarnation: ports.state.incarnation } : {}),
-      ...(plane ? { stream: advertisedStreamAddr(plane.addr, parseAddress(ports.address).host) } : {}),
-    })
-    const mux = new ChannelMux()
-    core.setDelegate(mux)
-    const driver = new CoreDriver({ core, transport, clock, envelope, errors })
-    const pump = () => driver.pump()
-    const malformed = () => driver.stats.dropped.malformed++
-    const topic = (name: 'members' | 'records' | 'config') =>
-      plane && sealedTopic(plane, name, sealer(name), { errors, onUndecryptable: () => driver.stats.dropped.decrypt++ })
-
-    const membersTopic = topic('members')
-    const membership = new Membership({
-      driver,
-      clock,
-      lifecycle,
-      events: agent.sink,
-      address: ports.address,
-      resolve: ports.resolve,
-      joinTimeout: o.joinTimeout,
-      leavePropagateDelay: o.leavePropagateDelay,
-      maxStateBytes: o.maxStateBytes,
-      guarded: o.keyring !== undefined || o.cluster !== '',
-      ...(membersTopic ? { membersTopic } : {}),
-      onMalformed: malformed,
-    })
-    const streams = plane && new StreamDriver({ core, plane, now: () => clock.now(), pump, onJoinRefused: (seq, seed, reason) => membership.joinRefused(seq, seed, reason), logger })
-    if (streams) driver.onStreamWork((work) => streams.run(work))
-
-    // our network coordinate beside every ping and ack, and the peers' cached
-    const coordinateRng = new Rng(ports.seed ^ 0xc0071)
-    const coordinates = new Coordinates({ self: ports.name, random: () => coordinateRng.float() })
-    mux.register('coordinate', coordinates.channel())
-    driver.onEvent((e) => e.type === 'reap' && coordinates.forget(e.member.name))
-
-    const { catalog, records, health, services, externals } = buildServices({
-      core,
-      mux,
-      clock,
-      lifecycle,
-      errors,
-      events: agent.sink,
-      host: parseAddress(ports.address).host,
-      seed: ports.seed,
-      randomId: ports.randomId,
-      largeRecords: plane !== undefined,
-      ...(plane ? { recordsTopic: topic('records')! } : {}),
-      onMalformed: malformed,
-      ...(state ? { remember: (service: string, id: string, reg: ServiceRegistration | undefined) => state.saveRegistration(service, id, reg) } : {}),
-      nearness: coordinates,
-      pump,
-    })
-    membership.onMemberChange((node) => {
-      catalog.memberChanged(node)
-      externals.memberChanged()
-    })
-    driver.onPumped(() => services.flush())
-
-    const userEvents = buildEvents({ core, mux, name: ports.name, pump, ...(plane ? { plane } : {}), sealer: sealer('event') })
-    const queryRng = new Rng(ports.seed ^ 0x9e47)
-    const queries = buildQueries({
-      core,
-      mux,
-      clock,
-      logger: logger.child('queries'),
-      lifecycle,
-      settings: o.queries,
-      ...(plane ? { plane } : {}),
-      sealer: sealer('query'),
-      target: {
-        name: ports.name,
-        services: () => new Set(services.registrations().map((r) => r.service)),
-        meta: () => core.member(ports.name)?.meta ?? {},
-      },
-      random: () => queryRng.float(),
-      pump,
-    })
-
-    const configTopic = topic('config')
-    const config = buildConfig({
-      core,
-      mux,
-      clock,
-      errors,
-      lifecycle,
-      events: agent.sink,
-      settings: o.config,
-      ...(state ? { persistence: state.config, restored: state.configWrites() } : {}),
-      ...(plane && configTopic ? { planes: { handle: (n, h) => plane.handle(n, h), request: (t, n, b, opt) => plane.request(t, n, b, opt), topic: configTopic } } : {}),
-      pump,
-    })
-
-    if (state) driver.onEvent((e) => e.type !== 'joined' && e.member.name !== ports.name && state.member(`member:${e.type}`, toMember(e.member)))
-    driver.start()
-    // registrations from before a restart are live again at once; the service's own register() replaces them
-    for (const stored of state?.registrations() ?? []) services.restore(checkRegistration(stored, 'restored registration'))
-    o.services.forEach((reg, i) => services.registerChecked(reg, `services[${i}]`))
-    const discovery =
-      ports.seedSources && ports.seedSources.length > 0
-        ? new SeedDiscovery({
-            sources: ports.seedSources,
-            self: ports.address,
-            alone: () => core.liveCount <= 1 && !core.hasLeft,
-            join: (seeds) => membership.joinDiscovered(seeds),
-            clock,
-            logger: logger.child('seeds'),
-          })
-        : undefined
-    let ticks = 0
-    const ticker = every(clock, TICK_MS, () => {
-      if (lifecycle.stopped) return
-      catalog.tick()
-      health.tick()
-      externals.tick()
-      membership.tick()
-      discovery?.tick()
-      config.store.tick()
-      if (ticks++ % UPKEEP_EVERY_TICKS === 0) streams?.upkeep()
-      pump()
-    })
-    const snapshots: SnapshotDeps = {
-      name: ports.name,
-      cluster: o.cluster,
-      wallNow: () => clock.wallNow(),
-      store: config.store,
-      services,
-      catalog,
-      externals,
-      assertRunning: (what) => lifecycle.assertRunning(what),
-      pump,
-    }
-    const parts: Parts = { lifecycle, errors, transport, core, driver, membership, catalog, records, health, services, externals, monitorExternal: o.monitorExternal, snapshots, userEvents, queries: queries.queries, configStore: config.store, configFacet: config.facet, coordinates, plane, streams, state, discovery, ticker }
-    return { parts, events: eventsFacet(userEvents, lifecycle), keyring: keyringFacet(o.keyring, () => plane?.revokeAll()), queries: queries.facet }
-  })
-}
-
-/** Validates options, opens the dataDir, binds the socket, starts the protocol and joins any seeds. */
-export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
-  const resolved = resolveOptions(options)
-  const logger = createLogger(resolved.logger ? { sink: resolved.logger } : {})
-  let errors: InternalErrors | undefined
-  const state = resolved.dataDir === undefined ? undefined : await AgentState.open(resolved.dataDir, logger, () => errors)
-  let transport: DatagramTransport | undefined
-  let plane: StreamPlane | undefined
-  let seedSources: SeedSource[] = []
-  let agent: Agent
-  try {
-    transport = await createUdpTransport(resolved.bind)
-    const bound = parseAddress(transport.address)
-    const host = resolved.advertise?.host ?? advertisableHost(resolved.bind.host)
-    const port = resolved.advertise?.port ?? bound.port
-    if (resolved.stream) {
-      const fixedPort = resolved.stream.port !== undefined || resolved.bind.port !== 0
-      // libp2p loads only for an agent with the stream plane
-      const { startStreamPlane } = await import('./planes/start.js')
-      plane = await startStreamPlane({ ...resolved, fixedPort }, bound.host, resolved.stream.port ?? bound.port, logger)
-    }
-    // a restart with the same dataDir is the same node, a little later in its life
-    const name = resolved.name ?? state?.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
-    await state?.saveNode(name, state.incarnation + 1)
-    seedSources = await startSeedSources(resolved, name, formatAddress(host, port), logger)
-    agent = startAgent(resolved, {
-      transport,
-      clock: systemClock(),
-      logger,
-      name,
-      address: formatAddress(host, port),
-      ...(plane ? { plane } : {}),
-      resolve: dnsResolver,
-      seed: resolved.randomSeed ?? randomInt(0, 2 ** 32),
-      randomId: () => randomBytes(4).toString('hex'),
-      ...(state ? { state } : {}),
-      ...(seedSources.length > 0 ? { seedSources } : {}),
-    })
-    errors = agent.internalErrorsPort
-    if (resolved.http) {
-      // loaded only when asked for: an agent without the face pays nothing for it
-      const { startHttpFace } = await import('./http/server.js')
-      const settings = resolved.http
-      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
-        agent.on(name, listener as never)
-        return () => void agent.off(name, listener as never)
-      }
-      const started = await startHttpFace({ agent, listen, settings, datacenter: settings.datacenter ?? (resolved.cluster || 'dc1'), logger: logger.child('http') }).catch(async (err: unknown) => {
-        await agent.stop({ leave: false })
-        throw err
-      })
-      agent.attachFace(started)
-    }
-    if (resolved.dns) {
-      // the same for DNS: loaded only when asked for
-      const { startDnsFace } = await import('./dns/face.js')
-      const listen = <K extends keyof AgentEventMap>(name: K, listener: (payload: AgentEventMap[K]) => void) => {
-        agent.on(name, listener as never)
-        return () => void agent.off(name, listener as never)
-      }
-      const started = await startDnsFace({ agent, listen, settings: resolved.dns, logger: logger.child('dns') }).catch(async (err: unknown) => {
-        await agent.stop({ leave: false })
-        throw err
-      })
-      agent.attachFace(started, 'dns')
-    }
-  } catch (err) {
-    // e.g. a service in options that cannot be registered: give the ports (and the dataDir) back
-    await Promise.all([transport?.close(), plane?.close(), state?.close(), ...seedSources.map((s) => s.close?.())])
-    throw err
-  }
-  // the members it knew before a restart are seeds too (a few, at random)
-  const known = state ? new Rng(randomInt(0, 2 ** 32)).shuffle(state.knownAddresses(agent.address)).slice(0, KNOWN_SEEDS) : []
-  const seeds = [...new Set([...resolved.seeds, ...known])]
-  if (seeds.length > 0) await agent.joinOnStart(seeds)
-  // seedless bootstrap: DNS or multicast DNS find the seeds, now and whenever the agent is alone
-  if (seedSources.length > 0) await agent.discoverSeeds(resolved.joinTimeout)
-  return agent
-}
-
-/** the seed sources `seeds` asks for (DNS records, multicast DNS), started */
-async function startSeedSources(o: ResolvedOptions, name: string, address: string, logger: Logger): Promise<SeedSource[]> {
-  const d = o.seedDiscovery
-  if (!d) return []
-  const { host, port } = parseAddress(address)
-  const sources: SeedSource[] = []
-  if (d.dns) sources.push(dnsSeeds({ name: d.dns.name, ...(d.dns.server ? { server: d.dns.server } : {}), port: d.dns.port ?? port, ipv6: isIP(host) === 6 }))
-  if (d.mdns) {
-    if (isIP(host) !== 4) throw new OptionsError('seeds.mdns', `multicast DNS speaks IPv4 here, and this agent advertises ${host}`)
-    const iface = d.mdns.interface ?? host
-    // dns-packet loads only for an agent that asks for multicast DNS
-    const { startMdns } = await import('./membership/mdns.js')
-    sources.push(await startMdns({ name, cluster: o.cluster, address, interface: iface, logger: logger.child('mdns') }))
-  }
-  return sources
-}
-
 /** a face as the agent holds it: where it listens, its counters, how it closes */
-interface AttachedFace {
+export interface AttachedFace {
   address: string
   readonly stats: object
   close(): Promise<void>
 }
-
-/** members remembered from before a restart that are tried as seeds */
-const KNOWN_SEEDS = 5
-

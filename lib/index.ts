@@ -1,5 +1,6 @@
 /** shoal: serverless service discovery over a SWIM + Lifeguard gossip mesh. */
-export { createAgent, Agent } from './agent.js'
+export { Agent } from './agent.js'
+export { createAgent } from './create-agent.js'
 export type {
   AgentEventMap,
   AgentMetrics,

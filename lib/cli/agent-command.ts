@@ -155,7 +155,7 @@ export async function run(argv: string[]): Promise<number> {
 
 async function start(options: AgentOptions): Promise<Agent> {
   // loaded here only: client commands never load libp2p
-  const { createAgent } = await import('../agent.js')
+  const { createAgent } = await import('../create-agent.js')
   try {
     return await createAgent(options)
   } catch (err) {

@@ -1,4 +1,5 @@
-import { startAgent, type Agent } from '../agent.js'
+import type { Agent } from '../agent.js'
+import { startAgent } from '../start-agent.js'
 import { resolveOptions, type AgentOptions } from '../options.js'
 import type { Clock } from '../runtime/clock.js'
 import { silentLogger, type Logger } from '../runtime/logger.js'
