@@ -37,7 +37,7 @@ import { eventsFacet, type AgentEvents } from './events/facet.js'
 import { buildEvents } from './events/build.js'
 import type { UserEvents } from './events/user-events.js'
 import { buildConfig } from './config/build.js'
-import { AgentState } from './persist/agent-state.js'
+import type { AgentState } from './persist/agent-state.js'
 import type { ConfigEvents, ConfigFacet } from './config/facet.js'
 import type { ConfigStore } from './config/store.js'
 
@@ -428,7 +428,8 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const resolved = resolveOptions(options)
   const logger = createLogger(resolved.logger ? { sink: resolved.logger } : {})
   let errors: InternalErrors | undefined
-  const state = resolved.dataDir === undefined ? undefined : await AgentState.open(resolved.dataDir, logger, () => errors)
+  // the dataDir's code (and node:fs/promises) loads only for an agent that has one
+  const state = resolved.dataDir === undefined ? undefined : await (await import('./persist/agent-state.js')).AgentState.open(resolved.dataDir, logger, () => errors)
   let transport: DatagramTransport | undefined
   let plane: StreamPlane | undefined
   let agent: Agent
