@@ -9,6 +9,7 @@ import { configScenario } from './config.js'
 import { httpScenario } from './http.js'
 import { dnsScenario } from './dns.js'
 import { embedScenario } from './embed.js'
+import { faultsScenario } from './faults.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -22,6 +23,7 @@ export const scenarios: Record<string, Scenario> = {
   http: httpScenario,
   dns: dnsScenario,
   embed: embedScenario,
+  faults: faultsScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
