@@ -14,7 +14,6 @@ import type { SeedSource } from './membership/seed-discovery.js'
 import { dnsSeeds } from './membership/dns-seeds.js'
 import { OptionsError } from './errors.js'
 import { isIP } from 'node:net'
-import { AgentState } from './persist/agent-state.js'
 
 import type { Agent, AgentEventMap } from './agent.js'
 import { startAgent } from './start-agent.js'
@@ -24,7 +23,8 @@ export async function createAgent(options: AgentOptions = {}): Promise<Agent> {
   const resolved = resolveOptions(options)
   const logger = createLogger(resolved.logger ? { sink: resolved.logger } : {})
   let errors: InternalErrors | undefined
-  const state = resolved.dataDir === undefined ? undefined : await AgentState.open(resolved.dataDir, logger, () => errors)
+  // the dataDir's code (and node:fs/promises) loads only for an agent that has one
+  const state = resolved.dataDir === undefined ? undefined : await (await import('./persist/agent-state.js')).AgentState.open(resolved.dataDir, logger, () => errors)
   let transport: DatagramTransport | undefined
   let plane: StreamPlane | undefined
   let seedSources: SeedSource[] = []

@@ -5,8 +5,13 @@ import ts from 'typescript'
 
 const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
 
-/** packages only an agent that asks for them may load: the planes' libp2p, the faces' libraries */
-const OPTIONAL = [/^libp2p$/, /^@libp2p\//, /^@chainsafe\//, /^@multiformats\//, /^prom-client$/, /^dns-packet$/, /^htm/]
+/**
+ * packages only an agent that asks for them may load: the planes' libp2p, the
+ * faces' libraries, semver (a version or range used) and cockatiel (a
+ * balancer's call). semver and cockatiel are CommonJS: importing either from
+ * ESM also loads Node's CommonJS export lexer, a few MiB of RSS each.
+ */
+const OPTIONAL = [/^libp2p$/, /^@libp2p\//, /^@chainsafe\//, /^@multiformats\//, /^prom-client$/, /^dns-packet$/, /^htm/, /^semver/, /^cockatiel$/]
 
 /** every module `lib/index.ts` loads statically (value imports and re-exports; type-only ones load nothing), with the chain that loads it */
 function staticGraph(): { files: Map<string, string[]>; packages: { name: string; chain: string[] }[] } {
@@ -52,10 +57,10 @@ describe('footprint: what importing shoal loads', () => {
     assert.deepEqual(optional.map((p) => `${p.name} via ${p.chain.join(' → ')}`), [])
   })
 
-  it('nor is any module of the faces or the planes\' libp2p node', () => {
+  it('nor is any module of the faces, the planes\' libp2p node or the dataDir', () => {
     const { files } = staticGraph()
     const loaded = [...files.keys()].map((f) => relative(root, f))
-    for (const lazy of ['lib/http/server.ts', 'lib/dns/face.ts', 'lib/planes/node.ts', 'lib/planes/start.ts', 'lib/http/metrics.ts']) {
+    for (const lazy of ['lib/http/server.ts', 'lib/dns/face.ts', 'lib/planes/node.ts', 'lib/planes/start.ts', 'lib/http/metrics.ts', 'lib/persist/agent-state.ts']) {
       assert.ok(!loaded.includes(lazy), `${lazy} is loaded statically via ${files.get(resolve(root, lazy))?.join(' → ')}`)
     }
   })

@@ -9,6 +9,8 @@ import { configScenario } from './config.js'
 import { httpScenario } from './http.js'
 import { dnsScenario } from './dns.js'
 import { coordinatesScenario } from './coordinates.js'
+import { embedScenario } from './embed.js'
+import { faultsScenario } from './faults.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -22,6 +24,8 @@ export const scenarios: Record<string, Scenario> = {
   http: httpScenario,
   dns: dnsScenario,
   coordinates: coordinatesScenario,
+  embed: embedScenario,
+  faults: faultsScenario,
 }
 
 /** what `npm run bench` runs with no arguments */

@@ -2,9 +2,10 @@
  * Per-instance circuit breakers: a cockatiel CircuitBreakerPolicy with a
  * ConsecutiveBreaker for each instance key, created lazily, dropped when the
  * instance disappears. Failures of a cancelled call (close or the caller's
- * signal) do not count.
+ * signal) do not count. cockatiel is loaded with the first breaker.
  */
-import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy, type IDisposable } from 'cockatiel'
+import type { CircuitBreakerPolicy, IDisposable } from 'cockatiel'
+import { cockatiel } from './cockatiel.js'
 import { Cancelled } from './balancer-errors.js'
 import type { BreakerOptions } from './balancer-options.js'
 import type { View } from './balancer-view.js'
@@ -34,6 +35,7 @@ export class Breakers {
     if (entry !== undefined) return entry.policy
     const threshold = overrides?.threshold ?? this.defaults.threshold
     const halfOpenAfter = overrides?.halfOpenAfter ?? this.defaults.halfOpenAfter
+    const { circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen } = cockatiel()
     const policy = circuitBreaker(
       handleWhen((error) => !(error instanceof Cancelled)),
       { halfOpenAfter, breaker: new ConsecutiveBreaker(threshold) },
@@ -57,6 +59,7 @@ export class Breakers {
   state(key: string): BreakerStateName {
     const entry = this.entries.get(key)
     if (entry === undefined) return 'closed'
+    const { CircuitState } = cockatiel()
     switch (entry.policy.state) {
       case CircuitState.Closed:
         return 'closed'
@@ -92,6 +95,7 @@ export class Breakers {
       return base.availView
     }
     let validUntil = Infinity
+    const { CircuitState } = cockatiel()
     const view = base.subset((k) => {
       const entry = this.entries.get(k)
       if (entry === undefined) return true

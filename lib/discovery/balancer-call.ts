@@ -8,14 +8,8 @@
  * delay timer cannot be cleared).
  */
 import { setTimeout as delay } from 'node:timers/promises'
-import {
-  decorrelatedJitterGenerator,
-  ExponentialBackoff,
-  timeout as timeoutPolicy,
-  TimeoutStrategy,
-  type CircuitBreakerPolicy,
-  type IBackoff,
-} from 'cockatiel'
+import type { CircuitBreakerPolicy, IBackoff } from 'cockatiel'
+import { cockatiel } from './cockatiel.js'
 import type { Instance } from '../registry/types.js'
 import { raceAbort, scope } from '../util/abort.js'
 import { allAttemptsFailed, Cancelled, closedError, type BalancerError } from './balancer-errors.js'
@@ -54,6 +48,7 @@ export async function runCall<T>(host: CallHost, fn: CallFn<T>, options: CallOpt
   try {
     for (let attempt = 0; attempt <= settings.retries; attempt++) {
       if (attempt > 0) {
+        const { ExponentialBackoff, decorrelatedJitterGenerator } = cockatiel()
         backoff =
           backoff === undefined
             ? new ExponentialBackoff({
@@ -111,6 +106,7 @@ function attemptOn<T>(
   signal: AbortSignal,
 ): Promise<T> {
   const breaker = host.breaker(key, options.breaker)
+  const { timeout: timeoutPolicy, TimeoutStrategy } = cockatiel()
   host.outstanding(key, 1)
   const run = (): Promise<T> =>
     ms === undefined

@@ -1,6 +1,6 @@
-import semver from 'semver'
 import { OptionsError } from '../errors.js'
 import type { DiscoveryFilter, Instance } from '../registry/types.js'
+import { isSemverRange, semverRange } from '../util/semver.js'
 
 /**
  * Answers `discover()` from memory. Results are cached per service and per
@@ -105,7 +105,7 @@ const MAX_RANGES = 1024
 function isRange(range: string): boolean {
   let ok = ranges.get(range)
   if (ok === undefined) {
-    ok = semver.validRange(range) !== null
+    ok = isSemverRange(range)
     if (ranges.size >= MAX_RANGES) ranges.clear()
     ranges.set(range, ok)
   }
@@ -198,7 +198,7 @@ export function compile(f: DiscoveryFilter): (i: Instance) => boolean {
   const tags = f.tags ?? []
   const meta = Object.entries(f.meta ?? {})
   // parse the range once, not once per instance
-  const range = f.version === undefined ? undefined : new semver.Range(f.version)
+  const range = f.version === undefined ? undefined : semverRange(f.version)
   const zone = f.zone
   const unhealthy = f.includeUnhealthy === true
   return (i) => {

@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http'
 import type { Clock } from '../runtime/clock.js'
 import { Deadline } from './deadline.js'
 import { describeError, truncateOutput } from './output.js'
@@ -39,7 +38,8 @@ export async function runHttpCheck(target: HttpTarget, signal?: AbortSignal, clo
     const { text: body, complete } = await deadline.race(readBody(res))
     // stop the rest of a long body: aborting the fetch closes the connection
     if (!complete) deadline.cancel('read enough of the body')
-    const reason = res.statusText || STATUS_CODES[res.status] || ''
+    // node:http only for the reason phrase a server left out (an agent without HTTP checks never loads it)
+    const reason = res.statusText || (await import('node:http')).STATUS_CODES[res.status] || ''
     return {
       status: httpStatusToCheck(res.status),
       output: truncateOutput(`${prefix}: ${res.status}${reason ? ` ${reason}` : ''} Output: ${body}`),

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
-import semver from 'semver'
 import { OptionsError } from '../errors.js'
+import { semverValid } from '../util/semver.js'
 import type { Endpoint, InstanceRegistration } from './types.js'
 
 /** fields a registration may leave out that the catalog always holds (defaults filled in) */
@@ -63,10 +63,10 @@ export function checkInstanceFields(r: Record<string, unknown>, f: (field: strin
     out.meta = { ...(r.meta as Record<string, string>) }
   }
   if (r.version !== undefined) {
-    if (typeof r.version !== 'string' || semver.valid(r.version) === null) {
+    if (typeof r.version !== 'string' || semverValid(r.version) === null) {
       throw new OptionsError(f('version'), `must be a semantic version such as "2.3.1" (got ${show(r.version)})`)
     }
-    out.version = semver.valid(r.version)!
+    out.version = semverValid(r.version)!
   }
   if (r.endpoints !== undefined) {
     if (r.endpoints === null || typeof r.endpoints !== 'object' || Array.isArray(r.endpoints)) {

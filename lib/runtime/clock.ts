@@ -1,5 +1,3 @@
-import { performance } from 'node:perf_hooks'
-
 /**
  * The time port every module is handed instead of reading the platform
  * clock: the agent runs on the system clock, the simulator on virtual time,
