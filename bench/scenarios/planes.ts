@@ -685,7 +685,8 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const n = tiny ? 6 : numberArg(args, 'nodes', 50)
   const events = tiny ? 3 : numberArg(args, 'events', 20)
   const bigEvents = tiny ? 1 : numberArg(args, 'big-events', 5)
-  const idleMs = (tiny ? 0.5 : numberArg(args, 'idle', 10)) * 1000
+  // tiny: 1.5 probe periods, so every mesh sends a probe in the window even when the agents' probe timers started in phase
+  const idleMs = (tiny ? 1.5 : numberArg(args, 'idle', 10)) * 1000
   const seed = numberArg(args, 'seed', 1)
   const metaRounds = tiny ? 1 : 3
   const settleMs = tiny ? 300 : 3000

@@ -1,6 +1,6 @@
 /**
  * The `planes` bench scenario at tiny sizes (6 agents, 3 small events, one
- * 64 KiB event, one 64 KiB meta update, 0.5 s idle windows): every code path
+ * 64 KiB event, one 64 KiB meta update, 1.5 s idle windows): every code path
  * runs (child processes for memory and CPU, the in-process latency mesh), the
  * result has the shape the runner prints and writes, every delivery is
  * counted, and its chart renders. Timings are never asserted (this is a
