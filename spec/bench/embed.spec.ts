@@ -27,7 +27,7 @@ describe('bench scenario embed (tiny)', function () {
     for (const [i, system] of systems.entries()) {
       const rss = column(cost, 'RSS MiB')[i]
       assert.ok(typeof rss === 'number' && rss > 1, `${system}: RSS read from /proc (${rss})`)
-      assert.equal(typeof column(cost, 'CPU %')[i], 'number', `${system}: CPU read from /proc`)
+      assert.equal(typeof column(cost, 'CPU % mean')[i], 'number', `${system}: CPU read from /proc`)
       if (system !== 'serf') {
         assert.ok(typeof column(cost, 'bare Node RSS')[i] === 'number', `${system}: the bare Node control was read`)
         assert.ok(typeof column(cost, 'over bare Node MiB')[i] === 'number', `${system}: RSS over bare Node`)
