@@ -8,6 +8,7 @@ import { planesScenario } from './planes.js'
 import { configScenario } from './config.js'
 import { httpScenario } from './http.js'
 import { dnsScenario } from './dns.js'
+import { tailScenario } from './tail.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -20,6 +21,7 @@ export const scenarios: Record<string, Scenario> = {
   config: configScenario,
   http: httpScenario,
   dns: dnsScenario,
+  tail: tailScenario,
 }
 
 /** what `npm run bench` runs with no arguments */
