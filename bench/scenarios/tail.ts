@@ -175,7 +175,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   for (const k of kinds) if (!UPDATE_KINDS.includes(k)) throw new Error(`--kinds: ${k} is not one of ${UPDATE_KINDS.join(', ')}`)
   if (!Number.isInteger(simNodes) || simNodes < 3 || simNodes > 5000) throw new Error(`--sim-nodes must be an integer in 3..5000 (got ${simNodes})`)
   if (!(simLoss >= 0 && simLoss < 0.5)) throw new Error(`--sim-loss must be in [0, 0.5) (got ${simLoss})`)
-  if (!Number.isInteger(simSeeds) || simSeeds < 1 || !Number.isInteger(simTrials) || simTrials < simSeeds) throw new Error('--sim-trials and --sim-seeds: integers, at least one trial a seed')
+  if (!Number.isInteger(simSeeds) || simSeeds < 1 || !Number.isInteger(simTrials) || (simTrials !== 0 && simTrials < simSeeds)) throw new Error('--sim-trials and --sim-seeds: integers, at least one trial a seed (--sim-trials 0 skips the simulator)')
   const beforeRev = typeof args.before === 'string' ? args.before : undefined
 
   const sides: Side[] = [{ name: 'after', root: REPO_ROOT }]
@@ -202,7 +202,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
     }
     const seeds = Array.from({ length: simSeeds }, (_, i) => 7 + i)
     const sp: SimParams = { mode: 'sim', n: simNodes, profile: 'lan', loss: simLoss, seeds, updates: Math.ceil(simTrials / simSeeds), boundMs: 10_000 }
-    const ordered = order++ % 2 === 0 ? sides : [...sides].reverse()
+    const ordered = simTrials === 0 ? [] : order++ % 2 === 0 ? sides : [...sides].reverse()
     for (const side of ordered) {
       ctx.progress(`${side.name}: simulator N=${simNodes}, ${simLoss * 100} % loss, ${sp.updates * seeds.length} updates`)
       sim.push({ side: side.name, result: await runWorker<SimResult>(side, sp, ctx.progress, 3_600_000) })
@@ -358,7 +358,7 @@ export const tailScenario: Scenario = {
     processes: 'processes the agents of a real run are spread over (default 1: all in the worker)',
     'sim-nodes': 'simulator size (default 1000; --tiny: 30)',
     'sim-loss': 'simulated packet loss (default 0.01)',
-    'sim-trials': 'simulator trials (updates), spread over the meshes (default 20)',
+    'sim-trials': 'simulator trials (updates), spread over the meshes (default 20; 0 skips the simulator)',
     'sim-seeds': 'simulator meshes, one seed each (default 2)',
     before: 'a git revision: run everything against its lib/ too, side by side (e.g. the merge base with main)',
   },
