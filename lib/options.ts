@@ -20,7 +20,7 @@ export interface AgentOptions extends Partial<SwimConfig> {
   advertise?: { host: string; port: number }
   /** "host:port" of members to join on start; IPv6 as "[::1]:7946" */
   seeds?: string[]
-  /** timer profile: 'lan' (default), 'wan' or 'local' */
+  /** timer profile: 'lan' (default, ours), 'memberlist' (memberlist's LAN timers), 'wan' or 'local' */
   profile?: ProfileName
   meta?: Record<string, string>
   /** how long `join()` waits for a seed to answer before it rejects, ms */
