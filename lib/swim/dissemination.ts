@@ -92,27 +92,24 @@ export class Dissemination {
     s.packets.push({ to, messages: all, bytes })
   }
 
-  /** `messages` to `to` in as few packets as they fit, nothing piggybacked (answers to a want) */
-  sendAll(to: string, messages: Message[]): void {
+  /** as many of `messages` as fit one packet to `to`, in order, nothing piggybacked (a want's answer); returns how many */
+  sendOne(to: string, messages: Message[]): number {
     const s = this.state
-    const budget = s.config.packetSize - PACKET_OVERHEAD
-    let batch: Message[] = []
-    let bytes = 0
-    const flush = (): void => {
-      s.counters.packetsOut++
-      s.counters.messagesOut += batch.length
-      s.packets.push({ to, messages: batch, bytes: PACKET_OVERHEAD + bytes })
-      batch = []
-      bytes = 0
-    }
+    let budget = s.config.packetSize - PACKET_OVERHEAD
+    const batch: Message[] = []
+    let bytes = PACKET_OVERHEAD
     for (const m of messages) {
       const size = encodedSize(m)
-      if (size > budget) continue
-      if (batch.length > 0 && (bytes + size > budget || batch.length >= MAX_MESSAGES)) flush()
+      if (size > budget || batch.length >= MAX_MESSAGES) continue
       batch.push(m)
+      budget -= size
       bytes += size
     }
-    if (batch.length > 0) flush()
+    if (batch.length === 0) return 0
+    s.counters.packetsOut++
+    s.counters.messagesOut += batch.length
+    s.packets.push({ to, messages: batch, bytes })
+    return batch.length
   }
 
   /** the gossip timer: a round, and the next one armed */

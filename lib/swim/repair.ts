@@ -72,7 +72,11 @@ export class Repair {
     this.dissemination.send(from, [want])
   }
 
-  /** a peer wants updates we named: the ones we still hold, at once */
+  /**
+   * A peer wants updates we named: the ones we still hold, at once, in one
+   * packet (what does not fit is asked for again at the next exchange; one
+   * small datagram in never sends more than one back).
+   */
   onWant(from: string, m: WantMessage): void {
     const s = this.state
     const found: Message[] = []
@@ -81,8 +85,7 @@ export class Repair {
       if (update) found.push(update)
     }
     if (found.length === 0) return
-    s.counters.updatesServed += found.length
-    this.dissemination.sendAll(from, found)
+    s.counters.updatesServed += this.dissemination.sendOne(from, found)
   }
 
   /**
