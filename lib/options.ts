@@ -27,7 +27,7 @@ export interface AgentOptions extends Partial<SwimConfig> {
    * `{ static: [...] }`, or a mix
    */
   seeds?: string[] | SeedOptions
-  /** timer profile: 'lan' (default), 'wan' or 'local' */
+  /** timer profile: 'lan' (default, ours), 'memberlist' (memberlist's LAN timers), 'wan' or 'local' */
   profile?: ProfileName
   meta?: Record<string, string>
   /** how long `join()` waits for a seed to answer before it rejects, ms */

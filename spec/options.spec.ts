@@ -22,7 +22,7 @@ const invalid: [string, Record<string, unknown>, RegExp][] = [
   ['seeds[0]', { seeds: ['::1:7946'] }, /host:port/],
   ['seeds[0]', { seeds: ['[nope]:7946'] }, /not an IPv6 address/],
   ['seeds[0]', { seeds: ['127.0.0.1:0'] }, /1 to 65535/],
-  ['profile', { profile: 'moon' }, /lan, wan, local/],
+  ['profile', { profile: 'moon' }, /lan, memberlist, wan, local/],
   ['meta', { meta: ['a'] }, /object of string values/],
   ['meta.zone', { meta: { zone: 1 } }, /must be a string/],
   ['meta', { meta: { big: 'x'.repeat(2000) }, stream: false }, /at most 1024.*needs the stream plane/],
@@ -68,6 +68,16 @@ describe('options', () => {
     assert.deepEqual(o.bind, { host: '0.0.0.0', port: 7946 })
     assert.deepEqual(o.seeds, [])
     assert.equal(o.profile, 'lan')
+  })
+
+  it('memberlist is memberlist\'s LAN config; lan differs from it in suspicionMult alone (3, not 4)', () => {
+    assert.deepEqual(resolveOptions({ profile: 'memberlist' }).swim, {
+      probeInterval: 1000, probeTimeout: 500, gossipInterval: 200, gossipNodes: 3, indirectChecks: 3, suspicionMult: 4, suspicionMaxTimeoutMult: 6,
+      retransmitMult: 4, awarenessMaxMultiplier: 8, gossipToTheDeadTime: 30_000, pushPullInterval: 30_000, reconnectInterval: 30_000,
+      deadReapTimeout: 24 * 3_600_000, leftReapTimeout: 24 * 3_600_000, joinRetryInterval: 1000, packetSize: 1400,
+    })
+    assert.deepEqual({ ...PROFILES.lan, suspicionMult: 4 }, PROFILES.memberlist)
+    assert.equal(PROFILES.lan.suspicionMult, 3)
   })
 
   it('applies a profile and then the overrides of single timers', () => {

@@ -11,6 +11,7 @@ import { dnsScenario } from './dns.js'
 import { coordinatesScenario } from './coordinates.js'
 import { embedScenario } from './embed.js'
 import { faultsScenario } from './faults.js'
+import { tailScenario } from './tail.js'
 
 /** every scenario, by the name used on the command line */
 export const scenarios: Record<string, Scenario> = {
@@ -26,6 +27,7 @@ export const scenarios: Record<string, Scenario> = {
   coordinates: coordinatesScenario,
   embed: embedScenario,
   faults: faultsScenario,
+  tail: tailScenario,
 }
 
 /** what `npm run bench` runs with no arguments */

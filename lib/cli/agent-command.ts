@@ -33,7 +33,7 @@ Options:
                           array of them, or a Consul service definition (repeatable)
   --meta KEY=VALUE        member metadata (repeatable)
   --cluster LABEL         a cluster label: meshes with another label are ignored
-  --profile PROFILE       timers: lan (default), wan or local
+  --profile PROFILE       timers: lan (default), memberlist, wan or local
   --environment NAME      this agent's environment for config reads
   --no-stream             datagrams only: no libp2p stream and broadcast planes
   --monitor-external      this agent may health-check external services (one agent

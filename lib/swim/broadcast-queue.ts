@@ -18,6 +18,8 @@ interface Item {
   extra: number
   /** false once removed, superseded or retired */
   live: boolean
+  /** news still to be pushed at once (takeEager) */
+  eager: boolean
 }
 
 interface Bucket {
@@ -28,10 +30,14 @@ interface Bucket {
 }
 
 const MAX_SKIPS = 8
+/** messages one takeEager returns at most (a packet holds 255, its other messages included) */
+const MAX_TAKEN = 200
 
 export class BroadcastQueue {
   private readonly byKey = new Map<string, Item>()
   private readonly buckets: Bucket[] = []
+  /** items queued with `eager`, in order, until pushed (lazily cleaned) */
+  private eagerItems: Item[] = []
   /** bytes of the messages the last take() returned */
   takenBytes = 0
 
@@ -43,13 +49,62 @@ export class BroadcastQueue {
    * Queues `message` under `key`, superseding what was queued there. An item
    * may start as if already sent `transmits` times: it then goes out after
    * fresher news, and fewer times. `extra` lets it go out that many more
-   * times than the limit, for news whose loss is costly.
+   * times than the limit, for news whose loss is costly. `eager`: news to
+   * push at once to a few members (takeEager) before the rest of its sends.
    */
-  enqueue(key: string, message: Message, size: number, transmits = 0, extra = 0): void {
+  enqueue(key: string, message: Message, size: number, transmits = 0, extra = 0, eager = false): void {
     this.remove(key)
-    const item: Item = { key, message, size, transmits, extra, live: true }
+    const item: Item = { key, message, size, transmits, extra, live: true, eager }
     this.byKey.set(key, item)
     this.add(transmits, item)
+    if (eager) {
+      // items that left the queue before their push (nobody to push to for a while) are dropped now and then
+      if (this.eagerItems.length > 64 && this.eagerItems.length > 2 * this.byKey.size) this.eagerItems = this.eagerItems.filter((x) => x.live && x.eager)
+      this.eagerItems.push(item)
+    }
+  }
+
+  /** whether some news is still to be pushed */
+  get eagerPending(): boolean {
+    const items = this.eagerItems
+    while (items.length > 0 && !(items[items.length - 1]!.live && items[items.length - 1]!.eager)) items.pop()
+    return items.length > 0
+  }
+
+  /**
+   * Takes the news still to be pushed that fits in `budget` bytes, oldest
+   * first, for up to `targets` members: each item goes to as many of them
+   * as it has sends left (the first ones), and those sends are counted; an
+   * item reaching its limit leaves the queue, as with take. Returns each
+   * item with the number of members it goes to.
+   */
+  takeEager(budget: number, limit: number, targets: number): { message: Message; size: number; copies: number }[] {
+    const out: { message: Message; size: number; copies: number }[] = []
+    this.takenBytes = 0
+    const start = budget
+    const keep: Item[] = []
+    for (const item of this.eagerItems) {
+      if (!item.live || !item.eager) continue
+      if (item.size > budget || out.length >= MAX_TAKEN) {
+        keep.push(item)
+        continue
+      }
+      const copies = Math.min(targets, limit + item.extra - item.transmits)
+      item.eager = false
+      if (copies <= 0) continue
+      out.push({ message: item.message, size: item.size, copies })
+      budget -= item.size
+      const b = this.buckets[item.transmits]
+      if (b) b.count--
+      item.transmits += copies
+      if (item.transmits >= limit + item.extra) {
+        item.live = false
+        this.byKey.delete(item.key)
+      } else this.add(item.transmits, item)
+    }
+    this.eagerItems = keep
+    this.takenBytes = start - budget
+    return out
   }
 
   remove(key: string): void {

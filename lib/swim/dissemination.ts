@@ -1,13 +1,19 @@
 import type { Message, UserMessage } from '../wire/messages.js'
-import { encodedSize, PACKET_OVERHEAD } from '../wire/codec.js'
+import { encodedSize, MAX_MESSAGES, PACKET_OVERHEAD } from '../wire/codec.js'
 import { retransmitLimit } from './config.js'
 import type { Member } from './member.js'
 import type { SwimState } from './state.js'
+import { REPAIR_ECHO_TRANSMITS } from './repair.js'
+import { updateId } from './update-id.js'
 
 /**
  * Dissemination (memberlist's broadcast queue and gossip): updates wait in
  * the queue and go out piggybacked on every packet the core sends, and in
- * gossip packets to a few random members each round.
+ * gossip packets to a few random members each round. News (an update new
+ * to us) is first pushed at once, when the input that brought it has been
+ * handled, to the two next members on the ring of dissemination (ring.ts)
+ * and two random ones: those are the first four of its sends. News is also
+ * remembered for the repair of missed updates (repair.ts).
  */
 
 /** a budget below this many bytes is not worth looking through the queue for */
@@ -17,7 +23,15 @@ const GOSSIP_BURST = 4
 /** keeps upper-layer keys apart from member names in the broadcast queue */
 const USER_KEY_PREFIX = '\u0001'
 
+/** random members news is pushed to at once, beside the ring successors */
+export const EAGER_RANDOM = 2
+/** pushes of news at once between two gossip rounds, at most (more news waits for the round) */
+const EAGER_PER_ROUND = 4
+
 export class Dissemination {
+  /** pushes of news at once left until the next gossip round */
+  private eagerLeft = EAGER_PER_ROUND
+
   constructor(private readonly state: SwimState) {}
 
   /**
@@ -27,9 +41,18 @@ export class Dissemination {
    */
   enqueue(key: string, message: Message, transmits?: number, vital = false): void {
     const s = this.state
+    const news = transmits === undefined
+    // news we had missed and asked for goes to our ring successors only (repair.ts)
+    if (news && s.repairMerge) transmits = REPAIR_ECHO_TRANSMITS
     const limit = retransmitLimit(s.config.retransmitMult, s.estimatedSize())
     const skip = transmits === undefined ? 0 : Math.max(0, limit - transmits)
-    s.queue.enqueue(key, message, encodedSize(message), skip, vital ? limit : 0)
+    const id = updateId(message)
+    if (id !== undefined) {
+      // news is offered to peers that missed it; an echo (a joiner's copy of its seed's state) is old news
+      if (news) s.recent.add(key, id, message, s.now)
+      else s.recent.see(id, s.now)
+    }
+    s.queue.enqueue(key, message, encodedSize(message), skip, vital && !s.repairMerge ? limit : 0, news)
   }
 
   /**
@@ -75,8 +98,29 @@ export class Dissemination {
     s.packets.push({ to, messages: all, bytes })
   }
 
+  /** as many of `messages` as fit one packet to `to`, in order, nothing piggybacked (a want's answer); returns how many */
+  sendOne(to: string, messages: Message[]): number {
+    const s = this.state
+    let budget = s.config.packetSize - PACKET_OVERHEAD
+    const batch: Message[] = []
+    let bytes = PACKET_OVERHEAD
+    for (const m of messages) {
+      const size = encodedSize(m)
+      if (size > budget || batch.length >= MAX_MESSAGES) continue
+      batch.push(m)
+      budget -= size
+      bytes += size
+    }
+    if (batch.length === 0) return 0
+    s.counters.packetsOut++
+    s.counters.messagesOut += batch.length
+    s.packets.push({ to, messages: batch, bytes })
+    return batch.length
+  }
+
   /** the gossip timer: a round, and the next one armed */
   onGossipTimer(): void {
+    this.eagerLeft = EAGER_PER_ROUND
     this.gossip()
     this.state.timers.add(this.state.now + this.state.config.gossipInterval, 'gossip', undefined)
   }
@@ -89,6 +133,7 @@ export class Dissemination {
     const k = s.config.gossipNodes
     const limit = retransmitLimit(s.config.retransmitMult, s.estimatedSize())
     const budget = s.config.packetSize - PACKET_OVERHEAD
+    this.eagerPush(budget, limit)
     const targets = this.randomGossipTargets(k)
     for (const target of targets) {
       // a backlog (a join storm, many registrations at once) drains in a few
@@ -110,6 +155,59 @@ export class Dissemination {
         }
       }
     }
+  }
+
+  /**
+   * News not yet pushed goes out now (the driver takes the core's packets
+   * after every input: SwimNode.takePackets calls this), EAGER_PER_ROUND
+   * times between two gossip rounds at most: a burst of news (a join storm)
+   * then waits for the round and is pushed there in few packets. `force`
+   * ignores that bound. Returns the members it went to.
+   */
+  flushEager(force = false): readonly Member[] {
+    const s = this.state
+    if ((!force && this.eagerLeft <= 0) || !s.queue.eagerPending) return []
+    this.eagerLeft--
+    return this.eagerPush(s.config.packetSize - PACKET_OVERHEAD, retransmitLimit(s.config.retransmitMult, s.estimatedSize()))
+  }
+
+  /**
+   * The news not yet pushed, to the ring successors and EAGER_RANDOM random
+   * alive members, as that many of each update's sends (never more than
+   * the limit); returns the members it went to.
+   */
+  private eagerPush(budget: number, limit: number): readonly Member[] {
+    const s = this.state
+    if (!s.queue.eagerPending) return []
+    const ring = s.successors()
+    const copies = Math.min(limit, ring.length + EAGER_RANDOM)
+    let targets: readonly Member[] = ring.slice(0, copies)
+    if (targets.length < copies) {
+      const others = s.randomLive(copies + ring.length, undefined, true).filter((m) => !ring.includes(m))
+      targets = targets.concat(others.slice(0, copies - targets.length))
+    }
+    if (targets.length === 0) return targets
+    for (let burst = 0; burst < GOSSIP_BURST; burst++) {
+      const taken = s.queue.takeEager(budget, limit, targets.length)
+      if (taken.length === 0) break
+      // nearly always every item goes to every target; one already sent
+      // (piggybacked within the same input) goes to as many as it has sends left
+      targets.forEach((target, i) => {
+        const messages: Message[] = []
+        let bytes = PACKET_OVERHEAD
+        for (const t of taken) {
+          if (t.copies <= i) continue
+          messages.push(t.message)
+          bytes += t.size
+        }
+        if (messages.length === 0) return
+        s.counters.eagerPackets++
+        s.counters.packetsOut++
+        s.counters.messagesOut += messages.length
+        s.packets.push({ to: target.address, messages, bytes })
+      })
+    }
+    return targets
   }
 
   private pruneRecentlyDown(): void {

@@ -2,6 +2,7 @@ import type { AliveMessage, MemberState, StateMessage } from '../wire/messages.j
 import type { Suspicion } from './suspicion.js'
 import type { Timer } from './timer-queue.js'
 import type { MemberView } from './types.js'
+import { nameHash } from './update-id.js'
 
 /** A member as the core holds it (self included). */
 export interface Member {
@@ -23,11 +24,13 @@ export interface Member {
   liveIndex: number
   /** holds a slot in the current probe order (possibly from before it died) */
   inProbeOrder: boolean
+  /** its place on the ring of dissemination (ring.ts): the hash of its name */
+  ringKey: number
 }
 
 /** a member not yet in any list, known from a record of it */
 export function newMember(name: string, address: string, incarnation: number, state: MemberState, now: number): Member {
-  return { name, address, incarnation, state, meta: {}, stateChangedAt: now, liveIndex: -1, inProbeOrder: false }
+  return { name, address, incarnation, state, meta: {}, stateChangedAt: now, liveIndex: -1, inProbeOrder: false, ringKey: nameHash(name) }
 }
 
 export function view(m: Member): MemberView {

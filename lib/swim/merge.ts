@@ -67,6 +67,12 @@ export class Merge {
 
     this.clearSuspicion(member)
     const oldState = isNew ? undefined : member.state
+    // a restart at a new address that does not know it died: told, so it
+    // outvotes its death (else a late copy of the death notice, which its
+    // incarnation does not beat, could kill it again)
+    if (movedAddress && oldState === 'dead' && m.incarnation <= member.incarnation) {
+      this.dissemination.send(m.address, [{ type: 'dead', name: m.name, incarnation: member.incarnation, from: s.name }])
+    }
     const metaChanged = this.takeMeta(member, m.metaDigest, fullMeta)
     // only a stream state carries a large meta inline: learnt without a fetch
     if (metaChanged && m.metaDigest !== undefined && fullMeta !== undefined) s.counters.largeMetaInState++

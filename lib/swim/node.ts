@@ -5,6 +5,7 @@ import { Dissemination } from './dissemination.js'
 import { aliveOf, view } from './member.js'
 import { Merge } from './merge.js'
 import { Prober } from './probe.js'
+import { Repair } from './repair.js'
 import { SwimState } from './state.js'
 import { Sync } from './sync.js'
 import type { MemberView, Outgoing, StreamRequest, SwimCounters, SwimDelegate, SwimEvent, SwimNodeInit } from './types.js'
@@ -38,6 +39,7 @@ export class SwimNode {
   private readonly merge: Merge
   private readonly prober: Prober
   private readonly sync: Sync
+  private readonly repair: Repair
   private started = false
 
   constructor(init: SwimNodeInit) {
@@ -48,7 +50,8 @@ export class SwimNode {
     this.counters = state.counters
     this.dissemination = new Dissemination(state)
     this.merge = new Merge(state, this.dissemination)
-    this.prober = new Prober(state, this.dissemination, this.merge)
+    this.repair = new Repair(state, this.dissemination)
+    this.prober = new Prober(state, this.dissemination, this.merge, this.repair)
     this.sync = new Sync(state, this.merge)
     this.merge.setOwnMeta(init.meta ?? {})
   }
@@ -115,13 +118,19 @@ export class SwimNode {
           this.prober.onNack(m)
           break
         case 'alive':
+          this.repair.taking(m)
           this.merge.onAlive(m)
+          s.repairMerge = false
           break
         case 'suspect':
+          this.repair.taking(m)
           this.merge.onSuspect(m)
+          s.repairMerge = false
           break
         case 'dead':
+          this.repair.taking(m)
           this.merge.onDead(m)
+          s.repairMerge = false
           break
         case 'sync':
           sync = m
@@ -131,10 +140,18 @@ export class SwimNode {
           this.merge.mergeRecord(m)
           break
         case 'user':
+          this.repair.taking(m)
           s.delegate?.onUserMessage(m.payload, from)
+          s.repairMerge = false
           break
         case 'user-state':
           s.delegate?.mergeState(m.payload, from)
+          break
+        case 'have':
+          this.repair.onHave(from, m)
+          break
+        case 'want':
+          this.repair.onWant(from, m)
           break
       }
     }
@@ -196,8 +213,12 @@ export class SwimNode {
     self.state = 'left'
     self.stateChangedAt = now
     this.dissemination.enqueue(self.name, msg)
-    // tell a few peers right away rather than waiting for the next gossip tick
-    for (const peer of s.randomLive(Math.min(MAX_LEAVE_FANOUT, Math.max(this.config.gossipNodes, 1)), undefined)) {
+    // tell a few peers right away rather than waiting for the next gossip
+    // tick: those the news is pushed to anyway, and more at random if few
+    const fanout = Math.min(MAX_LEAVE_FANOUT, Math.max(this.config.gossipNodes, 1))
+    const told = this.dissemination.flushEager(true)
+    const others = s.randomLive(fanout + told.length, undefined).filter((m) => !told.includes(m))
+    for (const peer of others.slice(0, Math.max(0, fanout - told.length))) {
       this.dissemination.send(peer.address, [msg])
     }
     this.sync.cancelJoins()
@@ -293,7 +314,9 @@ export class SwimNode {
 
   // --------------------------------------------------------------- outputs
 
+  /** the packets to send; news taken in since the last call is pushed first (dissemination.ts) */
   takePackets(): Outgoing[] {
+    this.dissemination.flushEager()
     const out = this.state.packets
     this.state.packets = []
     return out

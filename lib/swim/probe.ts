@@ -2,6 +2,7 @@ import type { AckMessage, Message, NackMessage, PingMessage, PingReqMessage } fr
 import type { Dissemination } from './dissemination.js'
 import type { Member } from './member.js'
 import type { Merge } from './merge.js'
+import type { Repair } from './repair.js'
 import type { Probe, Relay, SwimState } from './state.js'
 
 /**
@@ -27,6 +28,7 @@ export class Prober {
     private readonly state: SwimState,
     private readonly dissemination: Dissemination,
     private readonly merge: Merge,
+    private readonly repair: Repair,
   ) {}
 
   /** the probe timer: ends the current round and starts the next */
@@ -34,6 +36,7 @@ export class Prober {
     const s = this.state
     const probe = this.probe
     if (probe) this.concludeProbe(probe)
+    this.repair.prune()
     const interval = s.awareness.scale(s.config.probeInterval)
     s.timers.add(s.now + interval, 'probe', undefined)
     if (s.left) return
@@ -74,6 +77,9 @@ export class Prober {
       messages.push({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: s.name })
     }
     this.addProbePayload(messages)
+    // what we took in lately: the target asks for what it missed
+    const have = this.repair.have()
+    if (have) messages.push(have)
     const probe: Probe = { seq, target, incarnation: target.incarnation, sentAt: s.now, acked: false, expectedNacks: 0, nacks: 0 }
     this.probe = probe
     s.counters.probes++
@@ -154,6 +160,8 @@ export class Prober {
     if (sender && sender.state === 'dead') {
       reply.push({ type: 'dead', name: sender.name, incarnation: sender.incarnation, from: s.name })
     }
+    const have = this.repair.have()
+    if (have) reply.push(have)
     this.dissemination.send(from, reply)
   }
 

@@ -4,6 +4,9 @@ import { Awareness } from './awareness.js'
 import { BroadcastQueue } from './broadcast-queue.js'
 import type { SwimConfig } from './config.js'
 import { newMember, view, type Member } from './member.js'
+import { RecentUpdates } from './recent-updates.js'
+import { ADVERTISE_PERIODS, REMEMBER_PERIODS } from './repair.js'
+import { RING_SUCCESSORS, RingSuccessors } from './ring.js'
 import { TimerQueue, type Timer } from './timer-queue.js'
 import type { MemberEventType, Outgoing, StreamRequest, SwimCounters, SwimDelegate, SwimEvent, SwimNodeInit } from './types.js'
 
@@ -86,6 +89,10 @@ export class SwimState {
     packetsOut: 0,
     messagesOut: 0,
     messagesIn: 0,
+    eagerPackets: 0,
+    wantsSent: 0,
+    updatesWanted: 0,
+    updatesServed: 0,
   }
 
   /** driver time of the input being handled */
@@ -93,6 +100,8 @@ export class SwimState {
   readonly rng: Rng
   readonly awareness: Awareness
   readonly queue = new BroadcastQueue()
+  /** updates passed on or seen lately, for the repair of missed ones (repair.ts) */
+  readonly recent: RecentUpdates
   readonly timers: SwimTimers = new TimerQueue()
   readonly members = new Map<string, Member>()
   readonly self: Member
@@ -106,9 +115,13 @@ export class SwimState {
   left = false
   /** set while merging a seed's answer to our join: echo it only a little */
   quietMerge = false
+  /** set while merging an update we had missed and asked for (repair.ts): passed on to the ring only */
+  repairMerge = false
   /** meta above this many bytes is gossiped by digest */
   readonly inlineMetaMax: number
   delegate: SwimDelegate | undefined
+  /** our successors on the ring of dissemination (ring.ts) */
+  private readonly ring: RingSuccessors
   packets: Outgoing[] = []
   streamRequests: StreamRequest[] = []
   events: SwimEvent[] = []
@@ -119,10 +132,12 @@ export class SwimState {
     this.now = init.now
     this.rng = new Rng(init.seed)
     this.awareness = new Awareness(init.config.awarenessMaxMultiplier)
+    this.recent = new RecentUpdates(ADVERTISE_PERIODS * init.config.probeInterval, REMEMBER_PERIODS * init.config.probeInterval, init.now)
     this.inlineMetaMax = inlineMetaMax
     this.self = newMember(init.name, init.address, init.incarnation ?? 0, 'alive', init.now)
     if (init.stream !== undefined) this.self.stream = init.stream
     this.members.set(init.name, this.self)
+    this.ring = new RingSuccessors(this.self, RING_SUCCESSORS)
     // random initial sequence so restarted nodes do not reuse recent numbers
     this.seq = this.rng.u32()
   }
@@ -153,6 +168,8 @@ export class SwimState {
     member.state = state
     member.stateChangedAt = this.now
     if (member === this.self) return
+    if (state === 'alive') this.ring.alive(member)
+    else this.ring.gone(member)
     if (isLive && !wasLive) {
       member.liveIndex = this.live.length
       this.live.push(member)
@@ -170,6 +187,11 @@ export class SwimState {
       this.removeLive(member)
       this.recentlyDown.push(member)
     }
+  }
+
+  /** the next alive members on the ring of dissemination, nearest first */
+  successors(): readonly Member[] {
+    return this.ring.of(this.live)
   }
 
   private removeLive(member: Member): void {

@@ -114,4 +114,12 @@ export interface SwimCounters {
   packetsOut: number
   messagesOut: number
   messagesIn: number
+  /** packets pushing news at once (to the ring successors and a few random members) */
+  eagerPackets: number
+  /** wants sent: a peer's have named updates we had not seen */
+  wantsSent: number
+  /** update ids asked for in them */
+  updatesWanted: number
+  /** updates sent in answer to peers' wants */
+  updatesServed: number
 }

@@ -1,6 +1,6 @@
 // Generated from lib/wire/tables.ts by lib/wire/compile.ts (`npm run generate`): do not edit.
 /* eslint-disable */
-import { STATE_CODE, SYNC_JOIN, SYNC_RESPONSE, WireError, bytesSize, checkBool, checkState, checkSyncFlags, checkU16, checkU32, extSize, fail, metaSize, putBytes, putExt, putMeta, putStr, putU16, putU32, strSize, syncFlags, type Reader } from './fields.js'
+import { STATE_CODE, SYNC_JOIN, SYNC_RESPONSE, WireError, bytesSize, checkBool, checkState, checkSyncFlags, checkU16, checkU32, extSize, fail, metaSize, putBytes, putExt, putMeta, putStr, putU16, putU32, putU32s, strSize, syncFlags, u32sSize, type Reader } from './fields.js'
 import type { MemberState, Message } from './messages.js'
 
 /** the body's exact size (tag included); throws a RangeError naming a field it cannot encode, or for an unknown type */
@@ -17,6 +17,8 @@ export function bodySize (m: any): number {
     case "state": { let n = 1; n += strSize(m.name, "state.name"); n += strSize(m.address, "state.address"); checkU32(m.incarnation, "state.incarnation"); n += 4; checkState(m.state, "state.state"); n += 1; n += metaSize(m.meta, "state.meta"); n += extSize(m, "state"); return n }
     case "user": { let n = 1; n += bytesSize(m.payload, "user.payload"); return n }
     case "user-state": { let n = 1; n += bytesSize(m.payload, "user-state.payload"); return n }
+    case "have": { let n = 1; n += u32sSize(m.ids, "have.ids"); return n }
+    case "want": { let n = 1; n += u32sSize(m.ids, "want.ids"); return n }
   }
   return fail('message', `unknown message type ${JSON.stringify(m.type)}`)
 }
@@ -35,6 +37,8 @@ export function putBody (out: Uint8Array, pos: number, m: any): number {
     case "state": out[pos++] = 9; pos = putStr(out, pos, m.name); pos = putStr(out, pos, m.address); pos = putU32(out, pos, m.incarnation); out[pos++] = STATE_CODE[m.state as MemberState]; pos = putMeta(out, pos, m.meta); pos = putExt(out, pos, m); return pos
     case "user": out[pos++] = 10; pos = putBytes(out, pos, m.payload); return pos
     case "user-state": out[pos++] = 11; pos = putBytes(out, pos, m.payload); return pos
+    case "have": out[pos++] = 12; pos = putU32s(out, pos, m.ids); return pos
+    case "want": out[pos++] = 13; pos = putU32s(out, pos, m.ids); return pos
   }
   return fail('message', `unknown message type ${JSON.stringify(m.type)}`)
 }
@@ -53,6 +57,8 @@ export function readBody (r: Reader, tag: number): Message {
     case 9: { r.type = "state"; const v0 = r.str("name"); const v1 = r.str("address"); const v2 = r.u32("incarnation"); const v3 = r.state("state"); const v4 = r.meta("meta"); const m: any = { type: "state", name: v0, address: v1, incarnation: v2, state: v3, meta: v4 }; r.ext(m); return m }
     case 10: { r.type = "user"; const v0 = r.bytes("payload"); const m: any = { type: "user", payload: v0 }; ; return m }
     case 11: { r.type = "user-state"; const v0 = r.bytes("payload"); const m: any = { type: "user-state", payload: v0 }; ; return m }
+    case 12: { r.type = "have"; const v0 = r.u32s("ids"); const m: any = { type: "have", ids: v0 }; ; return m }
+    case 13: { r.type = "want"; const v0 = r.u32s("ids"); const m: any = { type: "want", ids: v0 }; ; return m }
   }
   throw new WireError('unknown-type', `message ${r.index}: unknown type tag ${tag}`)
 }

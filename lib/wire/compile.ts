@@ -30,6 +30,7 @@ interface Recipe {
 
 const RECIPES: Readonly<Record<FieldType, Recipe>> = {
   u32: { size: (f) => `checkU32(m.${f.key}, ${s(f.label)}); n += 4`, put: (f) => `pos = putU32(out, pos, m.${f.key})`, read: (f) => `r.u32(${s(f.key)})` },
+  u32s: { size: (f) => `n += u32sSize(m.${f.key}, ${s(f.label)})`, put: (f) => `pos = putU32s(out, pos, m.${f.key})`, read: (f) => `r.u32s(${s(f.key)})` },
   u16: { size: (f) => `checkU16(m.${f.key}, ${s(f.label)}); n += 2`, put: (f) => `pos = putU16(out, pos, m.${f.key})`, read: (f) => `r.u16(${s(f.key)})` },
   bool: { size: (f) => `checkBool(m.${f.key}, ${s(f.label)}); n += 1`, put: (f) => `out[pos++] = m.${f.key} ? 1 : 0`, read: (f) => `r.bool(${s(f.key)})` },
   str: { size: (f) => `n += strSize(m.${f.key}, ${s(f.label)})`, put: (f) => `pos = putStr(out, pos, m.${f.key})`, read: (f) => `r.str(${s(f.key)})` },

@@ -8,6 +8,7 @@
 import type { MemberState } from './messages.js'
 
 export const U16_MAX = 0xffff
+export const U8_MAX = 0xff
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -108,6 +109,14 @@ export function bytesSize (b: unknown, field: string): number {
   return 2 + b.length
 }
 
+/** `u32s`: u8 count, then that many u32s. */
+export function u32sSize (v: unknown, field: string): number {
+  if (!Array.isArray(v)) fail(field, 'expected an array of integers')
+  if (v.length > U8_MAX) fail(field, `${v.length} entries exceed the limit of ${U8_MAX}`)
+  for (let i = 0; i < v.length; i++) checkU32(v[i], `${field}[${i}]`)
+  return 1 + 4 * v.length
+}
+
 export function checkU32 (v: unknown, field: string): void {
   if (((v as number) >>> 0) !== v) fail(field, `${String(v)} is not an integer in 0..4294967295`)
 }
@@ -156,6 +165,12 @@ export function putU32 (out: Uint8Array, pos: number, v: number): number {
   out[pos + 2] = (v >>> 8) & 0xff
   out[pos + 3] = v & 0xff
   return pos + 4
+}
+
+export function putU32s (out: Uint8Array, pos: number, v: readonly number[]): number {
+  out[pos++] = v.length
+  for (const x of v) pos = putU32(out, pos, x)
+  return pos
 }
 
 /** Writes u16 byte length + UTF-8 of a well-formed string; the length is back-filled. */
@@ -306,6 +321,15 @@ export class Reader {
     const p = this.pos
     this.pos = p + 4
     return ((d[p] << 24) | (d[p + 1] << 16) | (d[p + 2] << 8) | d[p + 3]) >>> 0
+  }
+
+  /** a u8 count, then that many u32s */
+  u32s (what: string): number[] {
+    const n = this.u8(what)
+    this.need(4 * n, what)
+    const out = new Array<number>(n)
+    for (let i = 0; i < n; i++) out[i] = this.u32(what)
+    return out
   }
 
   bool (what: string): boolean {

@@ -114,6 +114,23 @@ export interface UserStateMessage {
   payload: Uint8Array
 }
 
+/**
+ * "I took in these updates recently": ids of the updates (member changes and
+ * upper-layer broadcasts) this node heard of as news within the last few
+ * probe periods, newest first. Rides on pings and acks; a receiver that
+ * lacks one asks for it with `want` (lib/swim/repair.ts).
+ */
+export interface HaveMessage {
+  type: 'have'
+  ids: number[]
+}
+
+/** "Send me these": ids from a peer's `have` that the sender does not hold. Answered with the updates themselves. */
+export interface WantMessage {
+  type: 'want'
+  ids: number[]
+}
+
 export type Message =
   | PingMessage
   | PingReqMessage
@@ -126,6 +143,8 @@ export type Message =
   | StateMessage
   | UserMessage
   | UserStateMessage
+  | HaveMessage
+  | WantMessage
 
 export type MessageType = Message['type']
 

@@ -9,6 +9,7 @@ import type { Message, MessageType } from './messages.js'
 /**
  * The kinds of field, as README.md names them:
  *  - `u16`, `u32`: big-endian unsigned integers
+ *  - `u32s`: u8 count, then that many u32s
  *  - `bool`: one byte, 0 or 1
  *  - `str`: u16 byte length, then UTF-8
  *  - `meta`: u16 entry count, then (str key, str value) per entry
@@ -17,15 +18,15 @@ import type { Message, MessageType } from './messages.js'
  *  - `sync-flags`: u8 packing a sync's `kind` (bit 0) and `join` (bit 1)
  *  - `ext`: the optional member-record extension (`stream`, `metaDigest`), last
  */
-export type FieldType = 'u16' | 'u32' | 'bool' | 'str' | 'meta' | 'bytes' | 'state' | 'sync-flags' | 'ext'
+export type FieldType = 'u16' | 'u32' | 'u32s' | 'bool' | 'str' | 'meta' | 'bytes' | 'state' | 'sync-flags' | 'ext'
 
 /** Bytes a field always takes: all of a fixed-size one, the length prefix of a variable one, none of the optional extension. */
 const FIXED: Readonly<Record<FieldType, number>> = {
-  u16: 2, u32: 4, bool: 1, str: 2, meta: 2, bytes: 2, state: 1, 'sync-flags': 1, ext: 0,
+  u16: 2, u32: 4, u32s: 1, bool: 1, str: 2, meta: 2, bytes: 2, state: 1, 'sync-flags': 1, ext: 0,
 }
 
 /** whether the field's size depends on its value */
-const VARIABLE: ReadonlySet<FieldType> = new Set(['str', 'meta', 'bytes', 'ext'])
+const VARIABLE: ReadonlySet<FieldType> = new Set(['u32s', 'str', 'meta', 'bytes', 'ext'])
 
 type Keys<T extends MessageType> = Exclude<keyof Extract<Message, { type: T }>, 'type'> & string
 /** [type, message property]; `sync-flags` is named `flags` and `ext` `ext` (each carries two properties) */
@@ -44,6 +45,8 @@ export const MESSAGE_TABLE: { readonly [T in MessageType]: { readonly tag: numbe
   state: { tag: 9, fields: [['str', 'name'], ['str', 'address'], ['u32', 'incarnation'], ['state', 'state'], ['meta', 'meta'], ['ext', 'ext']] },
   user: { tag: 10, fields: [['bytes', 'payload']] },
   'user-state': { tag: 11, fields: [['bytes', 'payload']] },
+  have: { tag: 12, fields: [['u32s', 'ids']] },
+  want: { tag: 13, fields: [['u32s', 'ids']] },
 }
 
 export interface Field {

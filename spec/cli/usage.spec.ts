@@ -28,7 +28,7 @@ describe('shoal: usage errors, no agent, keygen, help', function () {
         [['agent', '--bind', 'nowhere'], /--bind must be host:port/],
         [['agent', '--service-file', join(dir, 'bad-service.json')], /--service-file: .*bad-service\.json: Check: needs HTTP, TCP or TTL/],
         // refused by createAgent's own validation, named as the flag
-        [['agent', '--bind', '127.0.0.1:0', '--http-port', '0', '--profile', 'moon'], /--profile: must be one of lan, wan, local/],
+        [['agent', '--bind', '127.0.0.1:0', '--http-port', '0', '--profile', 'moon'], /--profile: must be one of lan, memberlist, wan, local/],
         [['members', '--json=yes'], /flag --json takes no value/],
         [['kv', 'put', 'only-a-key'], /missing the key and the value/],
         [['frobnicate'], /unknown command 'frobnicate'/],

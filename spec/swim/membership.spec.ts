@@ -33,7 +33,8 @@ describe('swim node: leave and crash', () => {
       w.act('a', (node, now) => node.leave(now))
       const immediate = w.sent.slice(mark)
       assert.ok(immediate.length >= 1, 'nothing sent at once')
-      assert.equal(immediate.length, Math.min(5, w.config.gossipNodes))
+      // at least as many as gossip targets a round: the members news is pushed to at once (ring and random)
+      assert.ok(immediate.length >= Math.min(5, w.config.gossipNodes), `${immediate.length} packets`)
       assert.equal(new Set(immediate.map((p) => p.toName)).size, immediate.length, 'distinct peers')
       for (const p of immediate) {
         assert.ok(p.toName && p.toName !== 'a')

@@ -143,7 +143,7 @@ describe('wire/codec', () => {
     })
 
     it('rejects unknown type tags with unknown-type, failing the whole packet', () => {
-      for (const tag of [0, 12, 0x7f, 0xff]) {
+      for (const tag of [0, 14, 0x7f, 0xff]) {
         expectError(decodePacket(rawPacket(2, [...frame([3, ...u32(1)]), ...frame([tag, ...u32(1)])])), 'unknown-type')
       }
     })
@@ -160,6 +160,13 @@ describe('wire/codec', () => {
       assert.ok(decodePacket(rawPacket(1, sync(3))).ok)
       expectError(decodePacket(rawPacket(1, sync(4))), 'malformed')
       expectError(decodePacket(rawPacket(1, sync(0x80))), 'malformed')
+    })
+
+    it('reads an id list by its count: one that promises more ids than its message holds is truncated, extra bytes malformed', () => {
+      assert.deepStrictEqual(decodePacket(rawPacket(1, frame([12, 2, ...u32(7), ...u32(0xffffffff)]))), { ok: true, messages: [{ type: 'have', ids: [7, 0xffffffff] }] })
+      assert.deepStrictEqual(decodePacket(rawPacket(1, frame([13, 0]))), { ok: true, messages: [{ type: 'want', ids: [] }] })
+      expectError(decodePacket(rawPacket(1, frame([12, 3, ...u32(7), ...u32(8)]))), 'truncated')
+      expectError(decodePacket(rawPacket(1, frame([13, 1, ...u32(7), 0]))), 'malformed')
     })
 
     it('rejects a meta map that repeats a key with malformed', () => {

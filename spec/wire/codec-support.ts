@@ -92,6 +92,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constant('sync' as const), seq: arbU32, kind: fc.constantFrom('request' as const, 'response' as const), join: fc.boolean(), part: arbU16, parts: arbU16,
   }, rec),
   fc.record({ type: fc.constant('state' as const), name: arbText, address: arbText, incarnation: arbU32, state: arbState, meta: arbMeta }, rec),
+  fc.record({ type: fc.constantFrom('have' as const, 'want' as const), ids: fc.array(arbU32, { maxLength: 40 }) }, rec),
 )
 export const arbMessages = fc.array(arbMessage, { minLength: 1, maxLength: 20 })
 

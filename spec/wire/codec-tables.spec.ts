@@ -42,6 +42,7 @@ function readmeBodySize (msg: Message): number {
     case 'sync': return 10
     case 'state': return 1 + s(msg.name) + s(msg.address) + 4 + 1 + m(msg.meta) + ext(msg)
     case 'user': case 'user-state': return 1 + 2 + msg.payload.length
+    case 'have': case 'want': return 1 + 1 + 4 * msg.ids.length
   }
 }
 
@@ -89,6 +90,8 @@ describe('wire/codec: the message tables', () => {
       state: { type: 'state', name: 'n', address: 'a', incarnation: 1, state: 'alive', meta: {} },
       user: { type: 'user', payload: Uint8Array.of(1) },
       'user-state': { type: 'user-state', payload: Uint8Array.of(1) },
+      have: { type: 'have', ids: [1] },
+      want: { type: 'want', ids: [1] },
     }
     for (const [type, m] of Object.entries(one)) assert.equal(encodePacket([m])[7], MESSAGE_TABLE[type as MessageType].tag, type)
   })
