@@ -30,9 +30,10 @@ import { Agent, type AgentPorts, type Parts } from './agent.js'
 /** how often TTL leases, tombstones, long-critical instances and lonely seeds are looked at */
 const TICK_MS = 250
 /**
- * The tick rides on the core's own wake-ups (its gossip timer fires every
- * 200 ms) instead of waking the process 4 more times a second: a wake-up of
- * an idle process costs ~0.1 ms of CPU whatever it does. A timer of its own
+ * The tick rides on the core's own wake-ups (its probes, the pings and acks
+ * it receives, gossip rounds while updates wait) instead of waking the
+ * process 4 more times a second: a wake-up of an idle process costs ~0.1 ms
+ * of CPU whatever it does. A timer of its own
  * looks every this many ms whether a tick is overdue (when the core has not
  * pumped). It is never cancelled and set again: Node would still wake up
  * at the expiry it had.

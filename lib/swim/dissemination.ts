@@ -31,6 +31,12 @@ const EAGER_PER_ROUND = 4
 export class Dissemination {
   /** pushes of news at once left until the next gossip round */
   private eagerLeft = EAGER_PER_ROUND
+  /** the node has started: the gossip timer may be armed */
+  private running = false
+  /** a gossip timer is pending (it is not while the queue is empty) */
+  private armed = false
+  /** rounds fall at phase + k · gossipInterval */
+  private phase = 0
 
   constructor(private readonly state: SwimState) {}
 
@@ -53,6 +59,27 @@ export class Dissemination {
       else s.recent.see(id, s.now)
     }
     s.queue.enqueue(key, message, encodedSize(message), skip, vital && !s.repairMerge ? limit : 0, news)
+    if (this.running && !this.armed) this.arm(this.nextRound(s.now))
+  }
+
+  /** the first gossip round at `at` (a random phase, so nodes do not gossip in lock-step) */
+  start(at: number): void {
+    this.running = true
+    this.phase = at
+    if (!this.armed) this.arm(at)
+  }
+
+  /** the first round after `now` on the node's own phase, where an ever-armed timer would have fired */
+  private nextRound(now: number): number {
+    const interval = this.state.config.gossipInterval
+    if (now < this.phase) return this.phase
+    return this.phase + (Math.floor((now - this.phase) / interval) + 1) * interval
+  }
+
+  private arm(at: number): void {
+    this.armed = true
+    this.eagerLeft = EAGER_PER_ROUND
+    this.state.timers.add(at, 'gossip', undefined)
   }
 
   /**
@@ -118,11 +145,18 @@ export class Dissemination {
     return batch.length
   }
 
-  /** the gossip timer: a round, and the next one armed */
+  /**
+   * The gossip timer: a round, and the next one armed while updates wait.
+   * An idle mesh has nothing to gossip, and a timer that fires 5 times a
+   * second for nothing is most of an idle agent's CPU: with the queue empty
+   * the timer stops, and the next enqueue arms it for the round it would
+   * have had (the same phase: the mesh's timing is what it was).
+   */
   onGossipTimer(): void {
+    this.armed = false
     this.eagerLeft = EAGER_PER_ROUND
     this.gossip()
-    this.state.timers.add(this.state.now + this.state.config.gossipInterval, 'gossip', undefined)
+    if (this.state.queue.length > 0) this.arm(this.nextRound(this.state.now))
   }
 
   /** queued updates to a few random members, live or recently down */

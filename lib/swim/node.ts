@@ -66,7 +66,7 @@ export class SwimNode {
     this.started = true
     const c = this.config
     s.timers.add(now + s.rng.int(c.probeInterval), 'probe', undefined)
-    s.timers.add(now + s.rng.int(c.gossipInterval), 'gossip', undefined)
+    this.dissemination.start(now + s.rng.int(c.gossipInterval))
     s.timers.add(now + c.pushPullInterval / 2 + s.rng.int(c.pushPullInterval), 'push-pull', undefined)
     s.timers.add(now + c.reconnectInterval / 2 + s.rng.int(c.reconnectInterval), 'reconnect', undefined)
     s.timers.add(now + reapInterval(this.config), 'reap', undefined)
