@@ -168,3 +168,43 @@ describe('swim node: metadata', () => {
     }
   })
 })
+
+describe('swim node: the gossip timer', () => {
+  /** the instants at which `name`'s timers fired between now and `until` */
+  function wakeups(w: Wire, name: string, until: number): number[] {
+    const node = w.node(name)
+    const times: number[] = []
+    const original = node.handleTimeout.bind(node)
+    node.handleTimeout = (now: number) => {
+      times.push(now)
+      original(now)
+    }
+    w.advanceTo(until)
+    node.handleTimeout = original
+    return times
+  }
+
+  it('is not armed while nothing waits to be gossiped: an idle node wakes for its probes, not 5 times a second', () => {
+    const w = mesh(names(5))
+    settled(w, 20_000)
+    const idle = wakeups(w, 'n0', 30_000)
+    // 10 probe periods: a probe and its ack deadline each, and an occasional push-pull or reap
+    assert.ok(idle.length >= 10, `woke ${idle.length} times in 10 s`)
+    assert.ok(idle.length <= 25, `woke ${idle.length} times in 10 s: the gossip timer (every ${w.config.gossipInterval} ms) still runs while idle`)
+  })
+
+  it('is armed again by news, on its old phase, and gossips it', () => {
+    // N = 12: 8 sends per update, 4 of them pushed at once, the rest left for gossip rounds
+    const w = mesh(names(12))
+    settled(w, 20_000)
+    const before = w.node('n0').counters.gossipPackets
+    w.act('n0', (node, now) => node.updateMeta(now, { v: '1' }))
+    assert.ok(w.node('n0').queuedBroadcasts > 0)
+    const t0 = w.now
+    const at = w.runUntil(() => w.node('n0').counters.gossipPackets > before, t0 + 5 * w.config.gossipInterval)
+    assert.ok(at !== undefined, 'no gossip round after news')
+    assert.ok(at - t0 <= w.config.gossipInterval, `the first round came ${at - t0} ms after the news`)
+    settled(w, t0 + 30_000)
+    for (const name of names(12)) assert.equal(w.node(name).member('n0')!.meta.v, '1')
+  })
+})
