@@ -13,7 +13,8 @@ describe('agents over real UDP: an agent that missed every copy of some updates 
   let agents: Agent[] = []
 
   before(async () => {
-    agents = await startMesh(N, { profile: 'local', stream: false }, 'repair')
+    // no push-pull during the spec (its first would come 5 to 15 min in): only repair can bring a missed update
+    agents = await startMesh(N, { profile: 'local', stream: false, pushPullInterval: 600_000 }, 'repair')
     await waitFor(() => allAlive(agents), `${N} agents to converge`, { timeout: 20_000 })
   })
 
@@ -23,7 +24,7 @@ describe('agents over real UDP: an agent that missed every copy of some updates 
 
   it('a member change, a service record and a config write, all lost on their way to one agent, reach it about a probe period after its loss ends (not at the next push-pull)', async () => {
     const [origin, , , , deaf] = agents as [Agent, Agent, Agent, Agent, Agent]
-    const wantsBefore = deaf.metrics().swim.wantsSent
+    const wants = () => agents.reduce((sum, a) => sum + a.metrics().swim.wantsSent, 0)
     // every datagram to `deaf` is lost while the updates spread: each copy gossip sends it, and any answer
     deaf.setDatagramFilter((direction) => direction === 'in')
     await origin.updateMeta({ repair: 'yes' })
@@ -40,6 +41,7 @@ describe('agents over real UDP: an agent that missed every copy of some updates 
     // the sends of these updates are over: nothing but repair can bring them now
     await new Promise((resolve) => setTimeout(resolve, 400))
     assert.ok(!has.meta(deaf) && !has.record(deaf) && !has.config(deaf), 'the deaf agent got nothing')
+    const wantsBefore = wants()
     deaf.setDatagramFilter(undefined)
     const lifted = performance.now()
     await waitFor(() => everywhere(deaf), 'the repair of every update at the deaf agent', {
@@ -48,7 +50,8 @@ describe('agents over real UDP: an agent that missed every copy of some updates 
     })
     const took = performance.now() - lifted
     console.log(`      others had them ${spread} ms after the writes; the deaf agent ${took.toFixed(0)} ms after its loss ended`)
-    assert.ok(deaf.metrics().swim.wantsSent > wantsBefore, 'it asked for them')
+    // it asked for them, or (a machine under load loses datagrams) so did a member before it on the ring, which passed them on
+    assert.ok(wants() > wantsBefore, 'they were asked for')
     // its own probe (one a probe period) or a peer's brings a have; a machine under load gets a second period of slack
     assert.ok(took < 2 * local.probeInterval + 1000, `repaired after ${took.toFixed(0)} ms`)
     assert.ok(took < local.pushPullInterval / 2, 'well before any push-pull')
