@@ -1,6 +1,6 @@
 /**
  * The Vivaldi client against Serf's own coordinate tests (the same numbers),
- * the payload that carries a coordinate beside pings and acks, and a small
+ * the payload that carries a coordinate beside acks, and a small
  * pure simulation (Serf's grid) that converges.
  */
 import assert from 'node:assert/strict'
@@ -119,18 +119,36 @@ describe('coordinates: Vivaldi as Serf computes it', () => {
     const c: Coordinate = { vec: [0.001, -0.002, 0, 0, 0, 0, 0, 0.5], error: 0.3, adjustment: -0.0001, height: 0.0002 }
     const bytes = encodeCoordinate('agent-é', c)
     assert.equal(bytes[0], CHANNELS.coordinate)
-    assert.equal(bytes.length, 2 + 8 * 11 + Buffer.byteLength('agent-é'))
-    assert.deepEqual(decodeCoordinate(bytes), { name: 'agent-é', coordinate: c })
-    assert.equal(decodeCoordinate(bytes.subarray(0, 2 + 8 * 11)), undefined, 'no name')
+    assert.equal(bytes.length, 2 + 4 * 11 + Buffer.byteLength('agent-é'), 'single precision: 4 bytes a value')
+    // single precision: each value as the nearest float32
+    const single: Coordinate = { vec: c.vec.map(Math.fround), error: Math.fround(c.error), adjustment: Math.fround(c.adjustment), height: Math.fround(c.height) }
+    assert.deepEqual(decodeCoordinate(bytes), { name: 'agent-é', coordinate: single })
+    for (const [i, v] of c.vec.entries()) assert.ok(Math.abs(single.vec[i]! - v) <= 1e-7 * Math.abs(v), `dimension ${i} within float32 precision`)
+    assert.equal(decodeCoordinate(bytes.subarray(0, 2 + 4 * 11)), undefined, 'no name')
     assert.equal(decodeCoordinate(bytes.subarray(0, 20)), undefined, 'truncated')
     const other = bytes.slice()
     other[0] = CHANNELS.registry
     assert.equal(decodeCoordinate(other), undefined, 'another channel')
     const nan = bytes.slice()
-    new DataView(nan.buffer).setFloat64(2, Number.NaN)
+    new DataView(nan.buffer).setFloat32(2, Number.NaN)
     assert.equal(decodeCoordinate(nan), undefined, 'NaN')
+    const infinite = encodeCoordinate('x', { ...c, error: 1e39 })
+    assert.equal(decodeCoordinate(infinite), undefined, 'beyond float32: infinite')
     const negative = encodeCoordinate('x', { ...c, height: -1 })
     assert.equal(decodeCoordinate(negative), undefined, 'negative height')
     assert.equal(decodeCoordinate(new Uint8Array([CHANNELS.coordinate, 0, 65])), undefined, 'no dimensions')
+  })
+
+  it('still reads the double-precision format (8 bytes a value, no flag)', () => {
+    const c: Coordinate = { vec: [0.001, -0.002, 0, 0, 0, 0, 0, 0.5], error: 0.3, adjustment: -0.0001, height: 0.0002 }
+    const name = Buffer.from('old-agent')
+    const bytes = new Uint8Array(2 + 8 * 11 + name.length)
+    const view = new DataView(bytes.buffer)
+    bytes[0] = CHANNELS.coordinate
+    bytes[1] = 8
+    ;[...c.vec, c.error, c.adjustment, c.height].forEach((v, i) => view.setFloat64(2 + 8 * i, v))
+    bytes.set(name, 2 + 8 * 11)
+    assert.deepEqual(decodeCoordinate(bytes), { name: 'old-agent', coordinate: c })
+    assert.equal(decodeCoordinate(bytes.subarray(0, 2 + 8 * 11)), undefined, 'no name')
   })
 })
