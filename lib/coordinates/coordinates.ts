@@ -26,7 +26,7 @@ export interface CoordinatesDeps {
  * This agent's network coordinate and those of its peers, as Serf keeps
  * them: our coordinate moves with every direct probe's RTT (Vivaldi, the
  * peer's coordinate riding beside its ack), and every peer's coordinate we
- * hear beside a ping or an ack is cached, so the RTT between any two known
+ * hear beside an ack is cached, so the RTT between any two known
  * members can be estimated without measuring it.
  */
 export class Coordinates {
@@ -76,7 +76,7 @@ export class Coordinates {
     return { updates: s.updates, resets: s.resets, rejected: s.rejected, malformed: this.malformed, peers: this.peers.size }
   }
 
-  /** our part of SWIM: our coordinate beside pings and acks, theirs cached, RTTs observed */
+  /** our part of SWIM: our coordinate beside acks, theirs cached, RTTs observed */
   channel(): ChannelHandler {
     return {
       message: (payload) => this.onCoordinate(payload),

@@ -14,7 +14,7 @@ export const CHANNELS = {
   eventGossip: 3,
   /** configuration writes, digests and their sync protocol (config/) */
   config: 4,
-  /** a member's network coordinate, beside its pings and acks (coordinates/) */
+  /** a member's network coordinate, beside its acks (coordinates/) */
   coordinate: 5,
   /** queries: questions gossiped, acks and answers sent straight back, relays (events/) */
   queries: 6,
@@ -38,7 +38,7 @@ export interface ChannelHandler {
   state?(payload: Uint8Array, from: string): void
   /** this layer's pieces of our full state */
   pieces?(): Uint8Array[]
-  /** a payload (with its channel byte) to send beside our pings and acks */
+  /** a payload (with its channel byte) to send beside our acks */
   probePayload?(): Uint8Array | undefined
   /** a direct probe of `name` was acked after `rtt` ms */
   probeRtt?(name: string, rtt: number): void

@@ -76,7 +76,6 @@ export class Prober {
       // buddy system: tell the suspect directly so it can refute at once
       messages.push({ type: 'suspect', name: target.name, incarnation: target.incarnation, from: s.name })
     }
-    this.addProbePayload(messages)
     // what we took in lately: the target asks for what it missed
     const have = this.repair.have()
     if (have) messages.push(have)
@@ -223,7 +222,12 @@ export class Prober {
     return m
   }
 
-  /** the delegate's payload (a network coordinate) beside a ping or an ack */
+  /**
+   * the delegate's payload (a network coordinate) beside an ack, as
+   * memberlist's ack payload: the prober needs it with the RTT it measured;
+   * a ping carries none (each member probes every other in turn, so it
+   * hears every coordinate anyway, at half the bytes)
+   */
   private addProbePayload(messages: Message[]): void {
     const payload = this.state.delegate?.probePayload?.()
     if (payload) messages.push({ type: 'user', payload })

@@ -45,8 +45,8 @@ export interface SwimDelegate {
   /** one piece of a peer's full state */
   mergeState(payload: Uint8Array, from: string): void
   /**
-   * a payload to send beside our pings and acks, as a `user` message in
-   * the same packet (network coordinates, as memberlist's ping delegate)
+   * a payload to send beside our acks, as a `user` message in the same
+   * packet (network coordinates, as memberlist's ping delegate's ack payload)
    */
   probePayload?(): Uint8Array | undefined
   /** a direct probe of `name` was acked after `rtt` ms (called once the ack's whole packet is handled) */

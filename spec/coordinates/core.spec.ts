@@ -1,6 +1,6 @@
 /**
- * Coordinates ride beside pings and acks as a `user` message of their own
- * channel: the ping and the ack are unchanged, so an agent that does not
+ * Coordinates ride beside acks (as in Serf) as a `user` message of their own
+ * channel: the ack is unchanged, so an agent that does not
  * know the channel (an older one) counts the message, ignores it and goes
  * on acking; an agent that knows it caches the sender's coordinate and
  * moves its own with each direct probe's RTT.
@@ -12,7 +12,7 @@ import { Rng } from '../../lib/util/rng.js'
 import { Wire } from '../swim/harness.js'
 
 describe('coordinates in the SWIM core', () => {
-  it('travel beside pings and acks; an agent without the channel ignores them and keeps acking; RTTs move the coordinate', () => {
+  it('travel beside acks, never pings; an agent without the channel ignores them and keeps acking; RTTs move the coordinate', () => {
     const wire = new Wire({ latency: 3 })
     const names = ['a', 'b', 'old']
     const muxes = new Map<string, ChannelMux>()
@@ -38,6 +38,12 @@ describe('coordinates in the SWIM core', () => {
       assert.equal(members.length, 3, `${name} knows everyone`)
       assert.ok(members.every((m) => m.state === 'alive'), `${name} sees all alive: ${JSON.stringify(members.map((m) => m.state))}`)
     }
+    const isCoordinate = (m: { type: string; payload?: Uint8Array }) => m.type === 'user' && m.payload?.[0] === CHANNELS.coordinate
+    const pings = wire.sent.filter((p) => p.messages.some((m) => m.type === 'ping'))
+    const acks = wire.sent.filter((p) => p.from !== 'old' && p.messages.some((m) => m.type === 'ack'))
+    assert.ok(pings.length > 10 && acks.length > 10)
+    assert.ok(pings.every((p) => !p.messages.some(isCoordinate)), 'no ping carries a coordinate')
+    assert.ok(acks.every((p) => p.messages.some(isCoordinate)), 'every ack of a and b carries one')
     const a = coords.get('a')!
     const b = coords.get('b')!
     assert.ok(a.known('b') && b.known('a'), 'a and b hold each other\'s coordinate')
