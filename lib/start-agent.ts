@@ -167,7 +167,10 @@ export function startAgent(o: ResolvedOptions, ports: AgentPorts): Agent {
             logger: logger.child('seeds'),
           })
         : undefined
-    let ticks = 0
+    // the first upkeep (the broadcast plane's first dials) comes a few ticks
+    // after the start, not at once: SWIM joins over datagrams, and agents
+    // started together would otherwise spend their join on noise handshakes
+    let ticks = 1 + Math.floor(Math.random() * (UPKEEP_EVERY_TICKS / 2))
     let lastTick = clock.now()
     let ticking = false
     const tick = (): void => {
