@@ -91,6 +91,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/** mulberry32, as bench/lib/mesh-common.ts has it: this worker imports nothing of bench/ (--before copies it alone beside an older lib/) */
 function rng(seed: number): () => number {
   let s = seed >>> 0
   return () => {

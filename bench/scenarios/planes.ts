@@ -24,7 +24,7 @@ import { HAVE_SETPRIV, killTracked, onLines, spawnTracked, waitExit } from '../l
 import { REPO_ROOT } from '../lib/udp-cluster.js'
 import { notesTable, ratio, round } from '../lib/udp-run.js'
 import { getGc } from '../lib/gc.js'
-import { bounded, sleep, stopAgents, waitUntil } from '../lib/mesh-common.js'
+import { bounded, mulberry32, sleep, stopAgents, waitUntil } from '../lib/mesh-common.js'
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -58,17 +58,6 @@ function countUnhandled(): Unhandled {
   }
   process.on('unhandledRejection', on)
   return u
-}
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function allAlive(agents: Agent[]): boolean {
