@@ -1,7 +1,9 @@
-import { CHANNELS, framed as onChannel, type ChannelHandler } from '../swim/channels.js'
+import { CHANNELS, type ChannelHandler } from '../swim/channels.js'
 import type { MemberState } from '../wire/messages.js'
 import { keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
-import { BATCH_OVERHEAD, batchedSize, decodeRecords, encodeRecords, sameContent } from './record-codec.js'
+import { decodeRecords, sameContent } from './record-codec.js'
+import { recordFrame, recordPieces } from './record-pieces.js'
+import { toInstance } from './instance.js'
 import { externalNode, isExternalNode } from './external.js'
 import type { ExternalPart, Instance, InstanceStatus } from './types.js'
 
@@ -212,22 +214,7 @@ export class Catalog {
    * is a piece of its own, which only stream push-pull carries
    */
   statePieces(): Uint8Array[] {
-    const pieces: Uint8Array[] = []
-    const limit = this.deps.maxPayload - 1
-    let batch: InstanceRecord[] = []
-    let size = BATCH_OVERHEAD
-    for (const r of this.records.values()) {
-      const bytes = batchedSize(r)
-      if (size + bytes > limit && batch.length > 0) {
-        pieces.push(framed(encodeRecords(batch)))
-        batch = []
-        size = BATCH_OVERHEAD
-      }
-      batch.push(r)
-      size += bytes
-    }
-    if (batch.length > 0) pieces.push(framed(encodeRecords(batch)))
-    return pieces
+    return recordPieces(this.records.values(), this.deps.maxPayload - 1)
   }
 
   /** the registry's part of SWIM's shared dissemination (see swim/channels.ts) */
@@ -400,7 +387,7 @@ export class Catalog {
     this.stats.merged++
     this.store(incoming)
     // pass news on: gossip is how the rest of the mesh hears it
-    if (echo) this.deps.broadcast(key, framed(encodeRecords([incoming])), true)
+    if (echo) this.deps.broadcast(key, recordFrame([incoming]), true)
   }
 
   /**
@@ -452,7 +439,7 @@ export class Catalog {
   }
 
   private publish(record: InstanceRecord): void {
-    this.deps.broadcast(keyOf(record), framed(encodeRecords([record])), false)
+    this.deps.broadcast(keyOf(record), recordFrame([record]), false)
   }
 
   private isVisible(r: InstanceRecord): boolean {
@@ -477,33 +464,4 @@ export class Catalog {
     const { external: _external, ...rest } = r
     return { ...rest, rev, deleted: true, address: '', port: 0, tags: [], meta: {}, endpoints: {}, weight: 0, registeredAt: 0, health: 'passing', checks: [], dependsOn: [] }
   }
-}
-
-function framed(body: Uint8Array): Uint8Array {
-  return onChannel('registry', body)
-}
-
-export function encodedRecordSize(record: InstanceRecord): number {
-  return framed(encodeRecords([record])).length
-}
-
-function toInstance(r: InstanceRecord, status: Instance['status']): Instance {
-  const i: Instance = {
-    id: r.id,
-    service: r.service,
-    node: r.node,
-    address: r.address,
-    port: r.port,
-    tags: r.tags,
-    meta: r.meta,
-    endpoints: r.endpoints,
-    weight: r.weight,
-    status,
-    registeredAt: r.registeredAt,
-    checks: r.checks,
-    dependsOn: r.dependsOn,
-  }
-  if (r.version !== undefined) i.version = r.version
-  if (r.zone !== undefined) i.zone = r.zone
-  return i
 }
