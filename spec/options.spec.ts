@@ -49,6 +49,14 @@ const invalid: [string, Record<string, unknown>, RegExp][] = [
 ]
 
 describe('options', () => {
+  it('keeps a meta key named __proto__ (as from JSON.parse) as an own key', () => {
+    const meta = JSON.parse('{"__proto__": "x", "zone": "a"}') as Record<string, string>
+    const resolved = resolveOptions({ meta })
+    assert.deepEqual(Object.keys(resolved.meta), ['__proto__', 'zone'])
+    assert.equal(Object.getOwnPropertyDescriptor(resolved.meta, '__proto__')?.value, 'x')
+    assert.equal(Object.getPrototypeOf(resolved.meta), Object.prototype)
+  })
+
   for (const [field, options, reason] of invalid) {
     it(`rejects a bad '${field}' naming it`, async () => {
       await assert.rejects(createAgent(options as never), (err: unknown) => {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { OptionsError } from '../errors.js'
 import type { CheckFn, CheckKind, CheckSpec, CheckStatus } from './types.js'
+import { setOwn } from '../util/own.js'
 
 /**
  * Validation of check definitions, in the style of registry/validate.ts:
@@ -229,7 +230,7 @@ function headers(field: string, v: unknown): Record<string, string> {
     if (typeof value !== 'string' || /[\r\n\0]/.test(value)) {
       throw new OptionsError(`${field}.${name}`, `must be a string without CR, LF or NUL (got ${show(value)})`)
     }
-    out[name] = value
+    setOwn(out, name, value)
   }
   return out
 }

@@ -5,6 +5,7 @@ import { catalogEntry, consulNode, consulService, instanceChecks, nodeCheck, typ
 import { badRequest, notFound } from './http-error.js'
 import type { Query } from './request.js'
 import { read, type Face, type Routes } from './route.js'
+import { setOwn } from '../util/own.js'
 
 /** the members that hold a place in the catalog: alive and suspect (dead and left ones are gone) */
 function liveMembers(face: Face): Map<string, Member> {
@@ -46,7 +47,7 @@ export function catalogRoutes(router: Routes, face: Face): void {
       for (const name of Object.keys(agent.services()).sort()) {
         const tags = new Set<string>()
         for (const i of agent.discover(name, { includeUnhealthy: true })) for (const t of i.tags) tags.add(t)
-        out[name] = [...tags].sort()
+        setOwn(out, name, [...tags].sort())
       }
       return { body: out }
     }),

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { OptionsError } from '../errors.js'
+import { setOwn } from '../util/own.js'
 
 /** Checks of what users hand the membership layer; each throws an OptionsError naming the field. */
 
@@ -19,7 +20,7 @@ export function checkMeta(field: string, meta: unknown, large: boolean): Record<
   for (const [key, value] of Object.entries(meta)) {
     if (typeof value !== 'string') throw new OptionsError(`${field}.${key}`, `must be a string (got ${show(value)})`)
     bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
-    out[key] = value
+    setOwn(out, key, value)
   }
   if (!large && bytes > META_LIMIT_BYTES) {
     throw new OptionsError(field, `takes ${bytes} bytes encoded; at most ${META_LIMIT_BYTES} fit in gossip datagrams (larger meta needs the stream plane)`)

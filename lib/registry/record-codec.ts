@@ -1,6 +1,7 @@
 import { decodeCbor, encodeCbor, isObject, isStringMap, isUint, onlyKeys } from '../wire/schema.js'
 import { isExternalNode } from './external.js'
 import type { CheckSummary, Endpoint, ExternalCheck, ExternalPart, InstanceRecord } from './types.js'
+import { setOwn } from '../util/own.js'
 
 /**
  * Service records as they travel (gossip updates, state pieces, the
@@ -112,8 +113,9 @@ export function toCompact(r: InstanceRecord): Compact {
   if (r.version !== undefined) c.v = r.version
   const endpoints = Object.entries(r.endpoints)
   if (endpoints.length > 0) {
-    c.e = {}
-    for (const [name, ep] of endpoints) c.e[name] = ep.protocol === undefined ? [ep.port] : [ep.port, ep.protocol]
+    const e: Record<string, [number] | [number, string]> = {}
+    for (const [name, ep] of endpoints) setOwn(e, name, ep.protocol === undefined ? [ep.port] : [ep.port, ep.protocol])
+    c.e = e
   }
   if (r.weight !== 1) c.w = r.weight
   if (r.zone !== undefined) c.z = r.zone
@@ -270,7 +272,7 @@ function readEndpoints(v: unknown): Record<string, Endpoint> | undefined {
     if (e.length === 2 && typeof protocol !== 'string') return undefined
     const ep: Endpoint = { port }
     if (e.length === 2) ep.protocol = protocol as string
-    Object.defineProperty(out, name, { value: ep, enumerable: true, writable: true, configurable: true })
+    setOwn(out, name, ep)
   }
   return out
 }

@@ -6,6 +6,7 @@
  */
 
 import type { MemberState } from './messages.js'
+import { setOwn } from '../util/own.js'
 
 export const U16_MAX = 0xffff
 export const U8_MAX = 0xff
@@ -366,11 +367,7 @@ export class Reader {
       const key = this.str('meta key')
       const value = this.str('meta value')
       if (Object.hasOwn(meta, key)) this.malformed(`${what} repeats key ${JSON.stringify(key)}`)
-      if (key === '__proto__') {
-        Object.defineProperty(meta, key, { value, enumerable: true, writable: true, configurable: true })
-      } else {
-        meta[key] = value
-      }
+      setOwn(meta, key, value)
     }
     return meta
   }

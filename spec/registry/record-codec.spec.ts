@@ -24,6 +24,16 @@ describe('registry/record-codec', () => {
     }), { numRuns: 500 })
   })
 
+  it('keeps an endpoint named __proto__ as an own endpoint, both ways (a property run found it lost on encoding)', () => {
+    const endpoints = JSON.parse('{"__proto__": {"port": 1}, "grpc": {"port": 9090, "protocol": "h2"}}') as InstanceRecord['endpoints']
+    const record: InstanceRecord = { ...typical, endpoints }
+    const decoded = decodeRecords(encodeRecords([record]))!
+    assert.deepStrictEqual(decoded, { records: [record], malformed: 0 })
+    assert.ok(Object.hasOwn(decoded.records[0]!.endpoints, '__proto__'))
+    assert.equal(Object.getPrototypeOf(decoded.records[0]!.endpoints), Object.prototype)
+    assert.deepStrictEqual(fromCompact(toCompact(record)), record)
+  })
+
   it('keeps a typical record small: it rides in datagrams of ~1.3 KB', () => {
     assert.ok(batchedSize(typical) <= 128, `a typical record takes ${batchedSize(typical)} bytes`)
     assert.deepStrictEqual(decodeRecords(encodeRecords([typical]))!.records, [typical])
