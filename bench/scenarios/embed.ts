@@ -182,7 +182,6 @@ async function runShoalCluster(label: string, build: CompiledBuild, plane: boole
     const k0 = victim.crash()
     const survivors = agents.filter((a) => a !== victim && !a.exited)
     await pollUntil(() => survivors.every((a) => a.failed.has(victim.name) || a.exited), s.crashCapMs, 10)
-    const suspects = survivors.map((a) => a.suspected.get(victim.name)).filter((t): t is number => t !== undefined && t >= k0)
     return {
       system: label,
       n,
@@ -196,16 +195,7 @@ async function runShoalCluster(label: string, build: CompiledBuild, plane: boole
         return t === undefined ? null : round(t - a.spawnedAt, 1)
       }),
       idle: { ...window, selfUdpBytes: selfUdp, streamPeers },
-      crash: {
-        victim: victim.name,
-        perAgentMs: survivors
-          .map((a) => a.failed.get(victim.name))
-          .filter((t): t is number => t !== undefined)
-          .map((t) => round(t - k0, 1)!)
-          .sort((a, b) => a - b),
-        of: survivors.length,
-        firstSuspectMs: suspects.length > 0 ? round(Math.min(...suspects) - k0, 1) : null,
-      },
+      crash: crashOf(victim.name, survivors, k0),
       ...falseDeathsOf(agents.map((a) => a.failed), victim.name, joinedAllAt(agents.map((a) => joinedAt(a.joins, a.name, n - 1, k0)))),
       errors,
     }
@@ -246,7 +236,6 @@ async function runSerfCluster(bin: string, s: Settings): Promise<ClusterRun> {
     const k0 = cluster.crash(victimIdx)
     const survivors = cluster.agents.filter((a) => a !== victim && !a.exited)
     await pollUntil(() => survivors.every((a) => a.failed.has(victim.name) || a.exited), s.crashCapMs, 10)
-    const suspects = survivors.map((a) => a.suspected.get(victim.name)).filter((t): t is number => t !== undefined && t >= k0)
     return {
       system: 'serf',
       n,
@@ -260,16 +249,7 @@ async function runSerfCluster(bin: string, s: Settings): Promise<ClusterRun> {
         return t === undefined ? null : round(t - a.spawnedAt, 1)
       }),
       idle: { ...window, selfUdpBytes: null, streamPeers: [] },
-      crash: {
-        victim: victim.name,
-        perAgentMs: survivors
-          .map((a) => a.failed.get(victim.name))
-          .filter((t): t is number => t !== undefined)
-          .map((t) => round(t - k0, 1)!)
-          .sort((a, b) => a - b),
-        of: survivors.length,
-        firstSuspectMs: suspects.length > 0 ? round(Math.min(...suspects) - k0, 1) : null,
-      },
+      crash: crashOf(victim.name, survivors, k0),
       ...falseDeathsOf(cluster.agents.map((a) => a.failed), victim.name, joinedAllAt(cluster.agents.map((a) => cluster.joinedAll(a, k0)))),
       errors,
     }
@@ -530,4 +510,19 @@ export const embedScenario: Scenario = {
     capture: "'off' to skip counting bytes with tcpdump",
   },
   run,
+}
+
+/** the kill at k0 of `victim` as its survivors saw it: when each marked it failed, and the first suspicion */
+function crashOf(victim: string, survivors: { failed: Map<string, number>; suspected: Map<string, number> }[], k0: number) {
+  const suspects = survivors.map((a) => a.suspected.get(victim)).filter((t): t is number => t !== undefined && t >= k0)
+  return {
+    victim,
+    perAgentMs: survivors
+      .map((a) => a.failed.get(victim))
+      .filter((t): t is number => t !== undefined)
+      .map((t) => round(t - k0, 1)!)
+      .sort((a, b) => a - b),
+    of: survivors.length,
+    firstSuspectMs: suspects.length > 0 ? round(Math.min(...suspects) - k0, 1) : null,
+  }
 }
