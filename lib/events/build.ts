@@ -26,6 +26,6 @@ export function buildEvents(d: BuildEventsDeps): UserEvents {
   const gossip = new EventGossip({ gossip: (key, payload) => core.broadcast(key, payload), maxPayload: core.maxUserPayload, pump: d.pump })
   d.mux.register('eventGossip', gossip.channel())
   const events = new UserEvents(d.name, plane ? bothPlanes(gossip, plane) : gossip, d.sealer, (data, key) => gossip.relay(data, key))
-  d.mux.register('events', { state: (piece) => events.mergeState(piece), pieces: () => [events.statePiece()] })
+  d.mux.register('events', { state: (piece) => events.mergeState(piece), pieces: () => [events.statePiece()], digest: (into) => events.digest(into) })
   return events
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { OptionsError } from '../errors.js'
 import { callListener } from '../runtime/failures.js'
 import { CHANNELS } from '../swim/channels.js'
+import type { SetDigest } from '../util/set-digest.js'
 import { SeenSet } from '../util/seen-set.js'
 import { SEAL_OVERHEAD } from '../wire/keyring.js'
 import type { Sealer } from '../wire/sealer.js'
@@ -119,6 +120,11 @@ export class UserEvents {
    */
   statePiece(): Uint8Array {
     return encodeRecentPiece(EVENTS_CHANNEL, this.recent)
+  }
+
+  /** the recent events as items of the state digest (their order differs between agents) */
+  digest(into: SetDigest): void {
+    for (const frame of this.recent) into.addBytes(frame, EVENTS_CHANNEL)
   }
 
   /** a peer's recent events: those we missed are delivered now */

@@ -194,6 +194,8 @@ export async function createMetrics(source: MetricsSource, options: MetricsOptio
       [{ plane: 'stream', role: 'answered' }, m.stream?.pushPullsIn ?? 0],
     ],
   )
+  counter('push_pull_digests_total', 'Push-pulls begun with a state digest alone (full states follow only when the peer\'s digest differs).', (m) => m.swim.syncDigests)
+  counter('push_pull_digests_matched_total', 'Peers\' state digests that matched ours: push-pulls that needed nothing more.', (m) => m.swim.syncsInSync)
   histogram(
     'push_pull_duration_seconds',
     "Push-pulls this agent started that completed, by plane: over datagrams until the answer's first datagram; over the stream plane until the peer's state was merged.",

@@ -29,7 +29,7 @@ export interface DatagramStats {
 }
 
 function byType(): Record<MessageType, number> {
-  return { ping: 0, 'ping-req': 0, ack: 0, nack: 0, alive: 0, suspect: 0, dead: 0, sync: 0, state: 0, user: 0, 'user-state': 0, have: 0, want: 0 }
+  return { ping: 0, 'ping-req': 0, ack: 0, nack: 0, alive: 0, suspect: 0, dead: 0, sync: 0, state: 0, user: 0, 'user-state': 0, have: 0, want: 0, 'sync-digest': 0 }
 }
 
 function count(into: Record<MessageType, number>, messages: readonly Message[]): void {

@@ -2,7 +2,7 @@ import { CHANNELS, type ChannelHandler } from '../swim/channels.js'
 import type { MemberState } from '../wire/messages.js'
 import { keyOf, recordKey, supersedes, type InstanceRecord } from './record.js'
 import { decodeRecords, sameContent } from './record-codec.js'
-import { recordFrame, recordPieces } from './record-pieces.js'
+import { recordFrame, recordHash, recordPieces } from './record-pieces.js'
 import { toInstance } from './instance.js'
 import { externalNode, isExternalNode } from './external.js'
 import type { ExternalPart, Instance, InstanceStatus } from './types.js'
@@ -223,6 +223,9 @@ export class Catalog {
       message: (payload) => this.onMessage(payload),
       state: (payload) => this.onState(payload),
       pieces: () => this.statePieces(),
+      digest: (into) => {
+        for (const r of this.records.values()) into.addHash(recordHash(r))
+      },
     }
   }
 

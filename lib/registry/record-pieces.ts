@@ -1,4 +1,5 @@
 import { framed } from '../swim/channels.js'
+import { hashOfBytes, type ItemHash } from '../util/set-digest.js'
 import { BATCH_OVERHEAD, batchedSize, encodeRecords } from './record-codec.js'
 import type { InstanceRecord } from './types.js'
 
@@ -33,4 +34,17 @@ export function recordPieces(records: Iterable<InstanceRecord>, limit: number): 
   }
   if (batch.length > 0) pieces.push(recordFrame(batch))
   return pieces
+}
+
+/** records are replaced, never changed, once held: each one's hash is computed once */
+const recordHashes = new WeakMap<InstanceRecord, ItemHash>()
+
+/** a record as an item of the state digest: the hash of its one-record payload */
+export function recordHash(record: InstanceRecord): ItemHash {
+  let hash = recordHashes.get(record)
+  if (hash === undefined) {
+    hash = hashOfBytes(recordFrame([record]))
+    recordHashes.set(record, hash)
+  }
+  return hash
 }

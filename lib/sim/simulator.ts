@@ -34,6 +34,8 @@ export interface SimulatedNode {
   endpoint: SimEndpoint<Message[]>
   packetsOut: number
   bytesOut: number
+  /** of those, the bytes of state syncs: digests, and full states (joins included) */
+  syncBytesOut: number
 }
 
 export type SimEventListener = (node: SimulatedNode, event: SwimEvent, now: number) => void
@@ -84,6 +86,7 @@ export class Simulator {
       endpoint,
       packetsOut: 0,
       bytesOut: 0,
+      syncBytesOut: 0,
     }
     this.nodes.push(node)
     this.byAddress.set(address, node)
@@ -223,6 +226,8 @@ export class Simulator {
     for (const packet of core.takePackets()) {
       node.packetsOut++
       node.bytesOut += packet.bytes
+      const first = packet.messages[0]?.type
+      if (first === 'sync' || first === 'sync-digest') node.syncBytesOut += packet.bytes
       node.endpoint.send(packet.to, packet.messages, packet.bytes)
     }
     const events = core.takeEvents()

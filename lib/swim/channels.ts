@@ -1,3 +1,4 @@
+import type { SetDigest } from '../util/set-digest.js'
 import type { SwimDelegate } from './node.js'
 
 /**
@@ -38,6 +39,12 @@ export interface ChannelHandler {
   state?(payload: Uint8Array, from: string): void
   /** this layer's pieces of our full state */
   pieces?(): Uint8Array[]
+  /**
+   * adds this layer's state to a state digest, item by item, so that the
+   * same state gives the same digest whatever order it was built in (by
+   * default its pieces are added, which suits a layer of one canonical piece)
+   */
+  digest?(into: SetDigest): void
   /** a payload (with its channel byte) to send beside our acks */
   probePayload?(): Uint8Array | undefined
   /** a direct probe of `name` was acked after `rtt` ms */
@@ -81,6 +88,13 @@ export class ChannelMux implements SwimDelegate {
 
   onProbeRtt(name: string, rtt: number): void {
     for (const handler of this.handlers.values()) handler.probeRtt?.(name, rtt)
+  }
+
+  stateDigest(into: SetDigest): void {
+    for (const handler of this.handlers.values()) {
+      if (handler.digest) handler.digest(into)
+      else if (handler.pieces) for (const piece of handler.pieces()) into.addBytes(piece)
+    }
   }
 
   localState(): Uint8Array[] {

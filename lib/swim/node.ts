@@ -153,6 +153,9 @@ export class SwimNode {
         case 'want':
           this.repair.onWant(from, m)
           break
+        case 'sync-digest':
+          this.sync.onSyncDigest(from, m)
+          break
       }
     }
     // answer a sync after merging what it carried, so the reply already holds
@@ -185,6 +188,9 @@ export class SwimNode {
           break
         case 'push-pull':
           this.sync.onPushPullTimer()
+          break
+        case 'sync-digest-timeout':
+          this.sync.onDigestTimeout(timer.data)
           break
         case 'reconnect':
           this.sync.onReconnectTimer()
@@ -275,6 +281,11 @@ export class SwimNode {
   mergeStreamState(now: number, from: string, state: StreamState, request?: StreamRequest): void {
     this.state.now = now
     this.sync.mergeStreamState(from, state, request)
+  }
+
+  /** the digest of our state, as a push-pull sends it first */
+  stateDigest(): Uint8Array {
+    return this.sync.digest()
   }
 
   /** the stream plane could not do `request`: a push-pull falls back to datagrams */

@@ -55,6 +55,8 @@ export type SwimTimer =
   | Timer<'suspicion', Member>
   /** by the sequence number of the relayed ping */
   | Timer<'relay-timeout', number>
+  /** by the sequence number of our push-pull's digest */
+  | Timer<'sync-digest-timeout', number>
   | Timer<'push-pull', undefined>
   | Timer<'reconnect', undefined>
   | Timer<'reap', undefined>
@@ -93,6 +95,9 @@ export class SwimState {
     wantsSent: 0,
     updatesWanted: 0,
     updatesServed: 0,
+    syncDigests: 0,
+    syncsInSync: 0,
+    syncDigestsUnanswered: 0,
   }
 
   /** driver time of the input being handled */

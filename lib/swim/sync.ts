@@ -1,9 +1,11 @@
-import type { Message, StateMessage, StreamState, SyncMessage } from '../wire/messages.js'
+import type { Message, StateMessage, StreamState, SyncDigestMessage, SyncMessage } from '../wire/messages.js'
 import { MAX_MESSAGES, PACKET_OVERHEAD, SYNC_HEADER_SIZE, encodedSize } from '../wire/codec.js'
 import { pushPullScale } from './config.js'
+import { sameDigest } from '../util/set-digest.js'
 import { stateOfMember, type Member } from './member.js'
 import type { Merge } from './merge.js'
 import type { JoinAttempt, SwimState } from './state.js'
+import { stateDigest } from './state-digest.js'
 import type { StreamRequest } from './types.js'
 
 /**
@@ -12,14 +14,23 @@ import type { StreamRequest } from './types.js'
  * with a random member now and then (anti-entropy) and with a failed one
  * (so partitions heal). Over the stream plane when both ends have one, else
  * in datagrams of sync parts.
+ *
+ * Anti-entropy starts with a datagram holding a digest of the state alone
+ * (state-digest.ts): in a settled mesh the two states are the same, and the
+ * whole exchange is then that one datagram instead of two full states. A
+ * join always sends its full state: a joiner's state differs by definition.
  */
 
 const MAX_JOIN_RETRY_INTERVAL = 30_000
+/** a digest's answer is awaited this many probe timeouts (a round trip, with room for a busy peer) */
+const DIGEST_ANSWER_TIMEOUTS = 2
 
 export class Sync {
   private readonly joins = new Map<number, JoinAttempt>()
   /** stream push-pulls in flight, by request id */
   private readonly pendingStreams = new Map<number, StreamRequest>()
+  /** our digests that asked for an answer and have none yet, by seq (the timer finds them there) */
+  private readonly unanswered = new Map<number, Member>()
 
   constructor(
     private readonly state: SwimState,
@@ -115,17 +126,78 @@ export class Sync {
     this.syncWith(failed[s.rng.int(failed.length)]!)
   }
 
-  /** full-state exchange: over the stream plane when both ends have one, else by datagrams */
+  /**
+   * anti-entropy with `peer`: our digest goes first, in one datagram (with
+   * or without the stream plane: a connection set up for 12 bytes would
+   * cost far more than them). The full states follow only when the peer's
+   * digest differs; it then begins the exchange (onSyncDigest). With the
+   * stream plane on both ends we ask for an answer, and push-pull over
+   * streams if none comes: when datagrams are what fails, anti-entropy
+   * must still run.
+   */
   private syncWith(peer: Member): void {
     const s = this.state
-    if (s.self.stream !== undefined && peer.stream !== undefined) {
-      this.requestStream({ kind: 'push-pull', id: s.nextSeq(), address: peer.address, stream: peer.stream })
-    } else {
-      this.sendState(peer.address, s.nextSeq(), 'request', false)
-    }
+    const ask = s.self.stream !== undefined && peer.stream !== undefined
+    const seq = s.nextSeq()
+    s.counters.syncDigests++
+    this.sendDigest(peer.address, { type: 'sync-digest', seq, ask, answer: false, digest: this.digest() })
+    if (!ask) return
+    this.unanswered.set(seq, peer)
+    s.timers.add(s.now + DIGEST_ANSWER_TIMEOUTS * s.config.probeTimeout, 'sync-digest-timeout', seq)
+  }
+
+  private sendDigest(to: string, message: SyncDigestMessage): void {
+    const s = this.state
+    s.counters.packetsOut++
+    s.counters.messagesOut++
+    s.packets.push({ to, messages: [message], bytes: PACKET_OVERHEAD + encodedSize(message) })
+  }
+
+  /** no answer to our digest: datagrams to that peer may be failing, so the push-pull goes over streams */
+  onDigestTimeout(seq: number): void {
+    const peer = this.unanswered.get(seq)
+    if (!peer) return
+    this.unanswered.delete(seq)
+    const s = this.state
+    if (s.left || peer.stream === undefined || s.self.stream === undefined) return
+    s.counters.syncDigestsUnanswered++
+    this.requestStream({ kind: 'push-pull', id: s.nextSeq(), address: peer.address, stream: peer.stream })
+  }
+
+  /** the digest of our full state as a sync would carry it */
+  digest(): Uint8Array {
+    return stateDigest(this.state)
   }
 
   // ----------------------------------------------------------- datagrams
+
+  /**
+   * a peer's digest: when our state differs, we begin the full exchange,
+   * over the stream plane when both ends have one (the whole state, meta
+   * and all, in one message), else by datagrams
+   */
+  onSyncDigest(from: string, m: SyncDigestMessage): void {
+    const s = this.state
+    if (m.answer) {
+      if (this.unanswered.get(m.seq)?.address === from) this.unanswered.delete(m.seq)
+      return
+    }
+    if (s.left) return
+    const digest = this.digest()
+    if (m.ask) this.sendDigest(from, { type: 'sync-digest', seq: m.seq, ask: false, answer: true, digest })
+    if (sameDigest(m.digest, digest)) {
+      s.counters.syncsInSync++
+      return
+    }
+    const peer = s.self.stream === undefined ? undefined : this.memberAt(from)
+    if (peer?.stream !== undefined) this.requestStream({ kind: 'push-pull', id: s.nextSeq(), address: peer.address, stream: peer.stream })
+    else this.sendState(from, s.nextSeq(), 'request', false)
+  }
+
+  private memberAt(address: string): Member | undefined {
+    for (const m of this.state.members.values()) if (m.address === address && m !== this.state.self) return m
+    return undefined
+  }
 
   /** a sync part arrived: answer a request, or note that a seed answered our join */
   onSync(from: string, m: SyncMessage, first: StateMessage | undefined): void {

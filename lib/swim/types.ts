@@ -1,5 +1,6 @@
 import type { MemberState, Message } from '../wire/messages.js'
 import type { SwimConfig } from './config.js'
+import type { SetDigest } from '../util/set-digest.js'
 
 /**
  * What the SWIM core shows its driver and the layers above it; swim/node.ts
@@ -44,6 +45,12 @@ export interface SwimDelegate {
   localState(): Uint8Array[]
   /** one piece of a peer's full state */
   mergeState(payload: Uint8Array, from: string): void
+  /**
+   * adds our full state to a digest, the same whatever order it was built
+   * in (so equal states give equal digests); without it the pieces of
+   * `localState()` are added as they are
+   */
+  stateDigest?(into: SetDigest): void
   /**
    * a payload to send beside our acks, as a `user` message in the same
    * packet (network coordinates, as memberlist's ping delegate's ack payload)
@@ -122,4 +129,10 @@ export interface SwimCounters {
   updatesWanted: number
   /** updates sent in answer to peers' wants */
   updatesServed: number
+  /** push-pulls begun with a state digest alone */
+  syncDigests: number
+  /** digests that matched ours: no full exchange was needed */
+  syncsInSync: number
+  /** our digests that asked for an answer and got none in time: a stream push-pull went instead */
+  syncDigestsUnanswered: number
 }

@@ -19,6 +19,7 @@ export function bodySize (m: any): number {
     case "user-state": { let n = 1; n += bytesSize(m.payload, "user-state.payload"); return n }
     case "have": { let n = 1; n += u32sSize(m.ids, "have.ids"); return n }
     case "want": { let n = 1; n += u32sSize(m.ids, "want.ids"); return n }
+    case "sync-digest": { let n = 1; checkU32(m.seq, "sync-digest.seq"); n += 4; checkBool(m.ask, "sync-digest.ask"); n += 1; checkBool(m.answer, "sync-digest.answer"); n += 1; n += bytesSize(m.digest, "sync-digest.digest"); return n }
   }
   return fail('message', `unknown message type ${JSON.stringify(m.type)}`)
 }
@@ -39,6 +40,7 @@ export function putBody (out: Uint8Array, pos: number, m: any): number {
     case "user-state": out[pos++] = 11; pos = putBytes(out, pos, m.payload); return pos
     case "have": out[pos++] = 12; pos = putU32s(out, pos, m.ids); return pos
     case "want": out[pos++] = 13; pos = putU32s(out, pos, m.ids); return pos
+    case "sync-digest": out[pos++] = 14; pos = putU32(out, pos, m.seq); out[pos++] = m.ask ? 1 : 0; out[pos++] = m.answer ? 1 : 0; pos = putBytes(out, pos, m.digest); return pos
   }
   return fail('message', `unknown message type ${JSON.stringify(m.type)}`)
 }
@@ -59,6 +61,7 @@ export function readBody (r: Reader, tag: number): Message {
     case 11: { r.type = "user-state"; const v0 = r.bytes("payload"); const m: any = { type: "user-state", payload: v0 }; ; return m }
     case 12: { r.type = "have"; const v0 = r.u32s("ids"); const m: any = { type: "have", ids: v0 }; ; return m }
     case 13: { r.type = "want"; const v0 = r.u32s("ids"); const m: any = { type: "want", ids: v0 }; ; return m }
+    case 14: { r.type = "sync-digest"; const v0 = r.u32("seq"); const v1 = r.bool("ask"); const v2 = r.bool("answer"); const v3 = r.bytes("digest"); const m: any = { type: "sync-digest", seq: v0, ask: v1, answer: v2, digest: v3 }; ; return m }
   }
   throw new WireError('unknown-type', `message ${r.index}: unknown type tag ${tag}`)
 }

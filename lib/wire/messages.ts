@@ -131,6 +131,22 @@ export interface WantMessage {
   ids: number[]
 }
 
+/**
+ * "Here is the digest of my state" (lib/swim/sync.ts): a push-pull that
+ * starts with it costs one small datagram when both states are the same. A
+ * receiver whose own digest differs begins a full exchange. `ask` wants an
+ * `answer` (the receiver's digest under the same seq) whatever the outcome:
+ * a sender with the stream plane falls back to a full push-pull over it
+ * when none comes (datagrams may be what is broken).
+ */
+export interface SyncDigestMessage {
+  type: 'sync-digest'
+  seq: number
+  ask: boolean
+  answer: boolean
+  digest: Uint8Array
+}
+
 export type Message =
   | PingMessage
   | PingReqMessage
@@ -145,6 +161,7 @@ export type Message =
   | UserStateMessage
   | HaveMessage
   | WantMessage
+  | SyncDigestMessage
 
 export type MessageType = Message['type']
 

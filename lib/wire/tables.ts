@@ -47,6 +47,7 @@ export const MESSAGE_TABLE: { readonly [T in MessageType]: { readonly tag: numbe
   'user-state': { tag: 11, fields: [['bytes', 'payload']] },
   have: { tag: 12, fields: [['u32s', 'ids']] },
   want: { tag: 13, fields: [['u32s', 'ids']] },
+  'sync-digest': { tag: 14, fields: [['u32', 'seq'], ['bool', 'ask'], ['bool', 'answer'], ['bytes', 'digest']] },
 }
 
 export interface Field {

@@ -55,26 +55,6 @@ describe('swim core: stream plane requests', () => {
     assert.equal(a.memberList().find((m) => m.name === 'b')!.stream, '/ip4/10.0.0.2/tcp/7946/p2p/peer-b')
   })
 
-  it('periodic push-pull goes over streams to a member with a stream address, and falls back to datagrams when that fails', () => {
-    const a = node('a', 1)
-    const b = node('b', 2)
-    const seq = a.join(0, ['10.0.0.2:7946'])
-    serve(a.takeStreamRequests()[0]!, a, b, 1)
-    assert.ok(eventsOf(a).some((e) => e.type === 'joined' && e.seq === seq))
-    a.takePackets()
-    // run until the periodic (or post-join) push-pull asks for stream work
-    let request: StreamRequest | undefined
-    for (let t = 2; t < 4 * config.pushPullInterval && !request; t += 100) {
-      a.handleTimeout(t)
-      request = a.takeStreamRequests().find((r) => r.kind === 'push-pull')
-    }
-    assert.ok(request && request.kind === 'push-pull' && request.stream === '/ip4/10.0.0.2/tcp/7946/p2p/peer-b' && request.join === undefined)
-    a.takePackets()
-    a.handleStreamFailure(a.nextTimeout() ?? 0, request)
-    const fallback = a.takePackets()
-    assert.ok(fallback.some((p) => p.to === '10.0.0.2:7946' && p.messages[0]?.type === 'sync'), 'a datagram state sync instead')
-  })
-
   it('a node without a stream plane never asks for stream work', () => {
     const a = node('a', 1, false)
     a.join(0, ['10.0.0.2:7946'])

@@ -143,7 +143,7 @@ describe('wire/codec', () => {
     })
 
     it('rejects unknown type tags with unknown-type, failing the whole packet', () => {
-      for (const tag of [0, 14, 0x7f, 0xff]) {
+      for (const tag of [0, 15, 0x7f, 0xff]) {
         expectError(decodePacket(rawPacket(2, [...frame([3, ...u32(1)]), ...frame([tag, ...u32(1)])])), 'unknown-type')
       }
     })

@@ -93,6 +93,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   }, rec),
   fc.record({ type: fc.constant('state' as const), name: arbText, address: arbText, incarnation: arbU32, state: arbState, meta: arbMeta }, rec),
   fc.record({ type: fc.constantFrom('have' as const, 'want' as const), ids: fc.array(arbU32, { maxLength: 40 }) }, rec),
+  fc.record({ type: fc.constant('sync-digest' as const), seq: arbU32, ask: fc.boolean(), answer: fc.boolean(), digest: fc.uint8Array({ maxLength: 16 }) }, rec),
 )
 export const arbMessages = fc.array(arbMessage, { minLength: 1, maxLength: 20 })
 

@@ -43,6 +43,7 @@ function readmeBodySize (msg: Message): number {
     case 'state': return 1 + s(msg.name) + s(msg.address) + 4 + 1 + m(msg.meta) + ext(msg)
     case 'user': case 'user-state': return 1 + 2 + msg.payload.length
     case 'have': case 'want': return 1 + 1 + 4 * msg.ids.length
+    case 'sync-digest': return 1 + 4 + 1 + 1 + 2 + msg.digest.length
   }
 }
 
@@ -92,6 +93,7 @@ describe('wire/codec: the message tables', () => {
       'user-state': { type: 'user-state', payload: Uint8Array.of(1) },
       have: { type: 'have', ids: [1] },
       want: { type: 'want', ids: [1] },
+      'sync-digest': { type: 'sync-digest', seq: 1, ask: true, answer: false, digest: new Uint8Array(12) },
     }
     for (const [type, m] of Object.entries(one)) assert.equal(encodePacket([m])[7], MESSAGE_TABLE[type as MessageType].tag, type)
   })
