@@ -12,7 +12,9 @@
  *    2 s: the broadcast queues drained). The control child runs the same
  *    timeline without writing.
  * 2. bytes: every agent's stream-plane requests are tapped by protocol
- *    (config-common.ts tapPlane). A window with nothing changing, then
+ *    (config-common.ts tapPlane), and push-pulls begun (each with a state
+ *    digest in a datagram) and digests matched are counted. A window with
+ *    nothing changing, then
  *    rounds in each of which one agent writes one key while its outgoing
  *    datagrams are dropped for 1.5 s (its gossip of that write is spent
  *    meanwhile), so only anti-entropy can carry the change: push-pulls
@@ -58,7 +60,11 @@ export interface MemorySample {
 export interface BytesWindow {
   what: string
   wallMs: number
-  /** push-pulls the agents started in the window (metrics().stream.pushPullsOut) */
+  /** push-pulls the agents began in the window, each with a state digest in one datagram (metrics().swim.syncDigests) */
+  digests: number
+  /** of those, digests that matched the peer's: nothing more was exchanged (metrics().swim.syncsInSync) */
+  digestsMatched: number
+  /** full push-pulls over the stream plane the agents started in the window (metrics().stream.pushPullsOut) */
   pushPulls: number
   /** push-pull request + response bodies, counted by the tap */
   pushPullRequests: number
@@ -305,6 +311,8 @@ async function window(agents: Agent[], tally: PlaneTally, what: string, body: ()
   })
   clearTally(tally)
   const pp0 = sum((a) => a.metrics().stream?.pushPullsOut ?? 0)
+  const dg0 = sum((a) => a.metrics().swim.syncDigests)
+  const dm0 = sum((a) => a.metrics().swim.syncsInSync)
   const sync0 = sum((a) => a.metrics().config.sync.bytesOut)
   const ex0 = sum((a) => a.metrics().config.sync.syncs)
   const wi0 = sum((a) => a.metrics().config.sync.writesIn)
@@ -327,6 +335,8 @@ async function window(agents: Agent[], tally: PlaneTally, what: string, body: ()
   return {
     what,
     wallMs,
+    digests: sum((a) => a.metrics().swim.syncDigests) - dg0,
+    digestsMatched: sum((a) => a.metrics().swim.syncsInSync) - dm0,
     pushPulls,
     pushPullRequests: pp.requests,
     pushPullBytes: pp.bytes,

@@ -9,6 +9,7 @@ import { getGc } from './gc.js'
 import { Simulator, type SimulatedNode } from '../../lib/sim/simulator.js'
 import type { SwimEvent } from '../../lib/swim/node.js'
 import { Rng } from '../../lib/util/rng.js'
+import { encodedSize, PACKET_OVERHEAD, SYNC_HEADER_SIZE } from '../../lib/wire/codec.js'
 
 /** what a trial listens to: one member event seen by `node` at virtual time `now` */
 export type EventHandler = (node: SimulatedNode, event: SwimEvent, now: number) => void
@@ -85,19 +86,25 @@ export interface Traffic {
   gossipPackets: number
   syncs: number
   probes: number
+  /** bytes of state-sync packets (digests and full states) */
+  syncBytes: number
+  /** push-pulls begun (each with a digest) */
+  pushPulls: number
 }
 
 /** totals over all nodes of what they sent so far (the driver's and the core's counters) */
 export function traffic(sim: Simulator): Traffic {
-  const t: Traffic = { at: sim.now, packets: 0, bytes: 0, messages: 0, gossipPackets: 0, syncs: 0, probes: 0 }
+  const t: Traffic = { at: sim.now, packets: 0, bytes: 0, messages: 0, gossipPackets: 0, syncs: 0, probes: 0, syncBytes: 0, pushPulls: 0 }
   for (const node of sim.nodes) {
     t.packets += node.packetsOut
     t.bytes += node.bytesOut
+    t.syncBytes += node.syncBytesOut
     const c = node.core.counters
     t.messages += c.messagesOut
     t.gossipPackets += c.gossipPackets
     t.syncs += c.syncRequests
     t.probes += c.probes
+    t.pushPulls += c.syncDigests
   }
   return t
 }
@@ -108,9 +115,13 @@ export interface TrafficRates {
   bytesPerNodeS: number
   messagesPerNodeS: number
   gossipPacketsPerNodeS: number
-  /** push-pull (and reconnect) state syncs started, per node per minute */
+  /** full state syncs sent as requests (a push-pull whose digests differed, or a join), per node per minute */
   syncsPerNodeMin: number
   probesPerNodeS: number
+  /** push-pulls begun, per node per minute */
+  pushPullsPerNodeMin: number
+  /** bytes a push-pull cost on average: its digest, and both full states when the digests differed */
+  bytesPerPushPull: number
 }
 
 export function rates(a: Traffic, b: Traffic, n: number): TrafficRates {
@@ -124,6 +135,8 @@ export function rates(a: Traffic, b: Traffic, n: number): TrafficRates {
     gossipPacketsPerNodeS: per(b.gossipPackets - a.gossipPackets),
     syncsPerNodeMin: per(b.syncs - a.syncs) * 60,
     probesPerNodeS: per(b.probes - a.probes),
+    pushPullsPerNodeMin: per(b.pushPulls - a.pushPulls) * 60,
+    bytesPerPushPull: b.pushPulls > a.pushPulls ? (b.syncBytes - a.syncBytes) / (b.pushPulls - a.pushPulls) : 0,
   }
 }
 
@@ -388,4 +401,25 @@ export function libState(): { commit: string; dirty: string[] } {
   } catch {
     return { commit: 'unknown', dirty: [] }
   }
+}
+
+/**
+ * What a push-pull without digests would cost between two nodes holding
+ * `node`'s state: its full state as sync datagrams, both ways.
+ */
+export function fullExchangeBytes(node: SimulatedNode, packetSize: number): number {
+  const capacity = packetSize - PACKET_OVERHEAD - SYNC_HEADER_SIZE
+  let packets = 1
+  let used = 0
+  let records = 0
+  for (const record of node.core.exportState().members) {
+    const size = encodedSize(record)
+    records += size
+    if (used + size > capacity) {
+      packets++
+      used = 0
+    }
+    used += size
+  }
+  return 2 * (records + packets * (PACKET_OVERHEAD + SYNC_HEADER_SIZE))
 }

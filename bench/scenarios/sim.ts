@@ -29,6 +29,7 @@ import {
   rates,
   timeToFraction,
   traffic,
+  fullExchangeBytes,
   type CrashTrial,
   type DisseminationTrial,
   type FalsePositiveResult,
@@ -56,6 +57,8 @@ interface SizeResult {
   pushPullPeriodMs: number
   steadyWindow: [number, number]
   steady: TrafficRates
+  /** what one push-pull would cost without digests (both full states), at the window's end */
+  fullExchangeBytes: number
   heapMiB: number
   dissemination: DisseminationTrial[]
   crash: CrashTrial[]
@@ -153,6 +156,7 @@ function measureSize(n: number, s: Settings, ctx: ScenarioContext): SizeResult {
   const before = traffic(sim)
   sim.run(windowEnd - sim.now)
   const after = traffic(sim)
+  const fullExchange = fullExchangeBytes(sim.nodes[0]!, cfg.packetSize)
   if (sim.now < runEnd) sim.run(runEnd - sim.now)
   const runWallMs = performance.now() - started
   const cpu = process.cpuUsage(cpu0)
@@ -203,6 +207,7 @@ function measureSize(n: number, s: Settings, ctx: ScenarioContext): SizeResult {
     pushPullPeriodMs: period,
     steadyWindow: [before.at, after.at],
     steady: rates(before, after, n),
+    fullExchangeBytes: fullExchange,
     heapMiB: heap,
     dissemination,
     crash,
@@ -367,8 +372,21 @@ export const simScenario: Scenario = {
     })
 
     tables.push({
+      title: 'push-pull in the steady state: each begins with a state digest; full states follow only when the digests differ',
+      columns: ['N', 'push-pulls/min per node', 'full syncs/min per node', 'bytes per push-pull (mean)', 'a full exchange, bytes', 'share of a full exchange'],
+      rows: sizes.map((r) => [
+        r.n,
+        round(r.steady.pushPullsPerNodeMin, 3),
+        round(r.steady.syncsPerNodeMin, 3),
+        round(r.steady.bytesPerPushPull, 0),
+        r.fullExchangeBytes,
+        r.fullExchangeBytes > 0 ? `${round((100 * r.steady.bytesPerPushPull) / r.fullExchangeBytes, 2)} %` : '—',
+      ]),
+    })
+
+    tables.push({
       title: 'steady-state traffic sent per node (virtual-time window ≥ 30 s after convergence, whole push-pull periods; push-pull state syncs included)',
-      columns: ['N', 'window virtual s', 'push-pull period s', 'packets/s', 'bytes/s', 'messages/s', 'probes/s', 'gossip packets/s', 'push-pull syncs/min'],
+      columns: ['N', 'window virtual s', 'push-pull period s', 'packets/s', 'bytes/s', 'messages/s', 'probes/s', 'gossip packets/s', 'full state syncs/min'],
       rows: sizes.map((r) => [
         r.n,
         `${r.steadyWindow[0] / 1000}–${r.steadyWindow[1] / 1000}`,
