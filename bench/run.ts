@@ -1,8 +1,10 @@
 /**
  * `npm run bench` runs the default suite; `npm run bench -- <scenario> [--option value …]`
  * runs one scenario with its own parameters; `npm run bench -- help` lists them.
- * Tables go to stdout, progress to stderr, JSON and SVG to bench/results/.
+ * Tables go to stdout, progress to stderr and to <scenario>-<time>.progress.log,
+ * JSON and SVG to bench/results/.
  */
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatResult, writeResult } from './lib/report.js'
@@ -48,13 +50,19 @@ async function main(): Promise<void> {
   const out = typeof args.out === 'string' ? args.out : join(fileURLToPath(new URL('.', import.meta.url)), 'results')
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const tiny = args.tiny === true
+  mkdirSync(out, { recursive: true })
   for (const scenario of chosen) {
     const started = Date.now()
     process.stderr.write(`[bench] ${scenario.name}: starting\n`)
     const result = await scenario.run({
       args,
       tiny,
-      progress: (m) => process.stderr.write(`[bench] ${scenario.name}: ${m}\n`),
+      progress: (m) => {
+        const line = `[bench] ${scenario.name}: ${m}\n`
+        process.stderr.write(line)
+        // on disk as it goes: a long run stopped early still leaves what it finished
+        appendFileSync(join(out, `${scenario.name}-${stamp}.progress.log`), `${new Date().toISOString()} ${line}`)
+      },
     })
     console.log(formatResult(result))
     const paths = await writeResult(out, result, stamp)

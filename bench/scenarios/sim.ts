@@ -184,7 +184,7 @@ function measureSize(n: number, s: Settings, ctx: ScenarioContext): SizeResult {
     crash.push(crashTrial(mesh, sim.nodes[victim]!, sim.nodes[0]!, crashLimitMs, 60_000))
     sim.run(2000)
   }
-  ctx.progress(`N=${n}: ${crash.length} crash trials`)
+  ctx.progress(`N=${n}: ${crash.length} crash trials, all see dead: median ${sec(median(crash.flatMap((c) => (c.allDeadMs === undefined ? [] : [c.allDeadMs]))))} s`)
   mesh.tap.handler = null
 
   // ---- more join trials (other seeds): convergence has a heavy tail, one run says little
@@ -267,6 +267,10 @@ export const simScenario: Scenario = {
           slowDelayMs: { min: s.slowMinMs, max: s.slowMaxMs },
           convergeLimitMs: 120_000,
         }),
+      )
+      const done = fp.at(-1)!
+      ctx.progress(
+        `false positives: ${r.name} done: ${done.declarations} declarations of never-crashed members (${done.membersDeclared} members), ${done.suspectEvents} suspect events, ${done.refutations} refutations${done.converged ? '' : ', NOT converged'}`,
       )
     }
 
