@@ -4,7 +4,7 @@
  * before the view reaches a strategy.
  */
 import type { View } from './balancer-view.js'
-import { hashString, unitOpen } from './hash.js'
+import { hashString, unitOpen } from '../util/hash.js'
 
 export type Strategy = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash' | 'latency' | 'nearest'
 

@@ -5,7 +5,7 @@
  */
 import { isHealthy } from './lookup.js'
 import type { Instance } from '../registry/types.js'
-import { hashString } from './hash.js'
+import { hashString } from '../util/hash.js'
 
 /** Identity of an instance for per-instance balancer state: `${service}/${id}`. */
 export function instanceKey(instance: Pick<Instance, 'service' | 'id'>): string {

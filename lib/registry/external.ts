@@ -14,7 +14,7 @@
  *   of its epoch; then the higher revision (see supersedesExternal).
  */
 
-import { crc32 } from '../wire/crc32.js'
+import { combine32, hashString } from '../util/hash.js'
 
 export const EXTERNAL_PREFIX = 'external:'
 
@@ -42,11 +42,11 @@ export function registrarOf(node: string): string {
  * leaving moves only the keys it held.
  */
 export function rendezvous(members: readonly string[], key: string): string | undefined {
-  const k = hash(key)
+  const k = hashString(key)
   let best: string | undefined
   let bestScore = -1
   for (const name of members) {
-    const score = fmix32((hash(name) ^ k) >>> 0)
+    const score = combine32(hashString(name), k)
     if (score > bestScore || (score === bestScore && best !== undefined && name > best)) {
       best = name
       bestScore = score
@@ -55,18 +55,3 @@ export function rendezvous(members: readonly string[], key: string): string | un
   return best
 }
 
-const encoder = new TextEncoder()
-
-function hash(text: string): number {
-  return fmix32(crc32(encoder.encode(text)))
-}
-
-/** murmur3's finalizer: a bijection on uint32 with full avalanche (a CRC alone is linear) */
-function fmix32(h: number): number {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
-}

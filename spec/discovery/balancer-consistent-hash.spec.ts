@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { Balancer, instanceKey } from '../../lib/discovery/balancer.js'
-import { combine32, hashString } from '../../lib/discovery/hash.js'
+import { combine32, hashString } from '../../lib/util/hash.js'
 import { Rng } from '../../lib/util/rng.js'
 import { CHI2_999, World, chiSquare, closeBalancers, ids, inst, make, tally } from './support.js'
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { combine32, fmix32, fnv1a32, hashString } from '../../lib/discovery/hash.js'
+import { combine32, fmix32, fnv1a32, hashString } from '../../lib/util/hash.js'
 import { Rng } from '../../lib/util/rng.js'
 import { CHI2_999, chiSquare } from './support.js'
 
-describe('discovery/hash', () => {
+describe('util/hash', () => {
   it('fnv1a32 matches the published FNV-1a 32-bit test vectors', () => {
     assert.equal(fnv1a32(''), 0x811c9dc5)
     assert.equal(fnv1a32('a'), 0xe40c292c)
