@@ -184,6 +184,17 @@ describe('http: Prometheus metrics of an agent (createMetrics)', function () {
     assert.ok(sample(seed, 'shoal_push_pulls_total', { plane: 'datagram', role: 'answered' })! >= 1)
   })
 
+  it('push-pulls after the join begin with a state digest; in a settled mesh the digests match', async () => {
+    const digests = () => agents.reduce((n, a) => n + a.metrics().swim.syncDigests, 0)
+    const matched = () => agents.reduce((n, a) => n + a.metrics().swim.syncsInSync, 0)
+    // each agent syncs twice within about 10 probe periods of its join
+    await waitFor(() => digests() >= 2 && matched() >= 1, 'digests sent and matched', { timeout: 20_000 })
+    const texts = await Promise.all(agents.map(async (a) => track(await createMetrics(a, { registry: new Registry() })).render()))
+    const total = (name: string) => texts.reduce((n, t) => n + (sample(t, name) ?? 0), 0)
+    assert.ok(total('shoal_push_pull_digests_total') >= 2)
+    assert.ok(total('shoal_push_pull_digests_matched_total') >= 1)
+  })
+
   it('push-pulls over the stream plane are timed too, and its peers counted', async () => {
     const a = await createAgent({ name: 'pm-s0', bind: { host: '127.0.0.1', port: 0 }, profile: 'local' })
     const b = await createAgent({ name: 'pm-s1', bind: { host: '127.0.0.1', port: 0 }, profile: 'local', seeds: [a.address] })
